@@ -1,0 +1,32 @@
+/*
+ * cli.h - the temblor command line: subcommands and their shared options.
+ *
+ * Exit codes: 0 success, 1 failure (a refused plugin, an unknown name), 2 usage error.
+ * Thread contract: main thread only.
+ */
+#ifndef TBR_CLI_CLI_H
+#define TBR_CLI_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#define TBR_EXIT_OK 0
+#define TBR_EXIT_FAILURE 1
+#define TBR_EXIT_USAGE 2
+
+/* Options every subcommand accepts. */
+typedef struct tbr_cli_opts {
+    const char *plugin_dirs[33]; /* --plugin-dir, NULL-terminated */
+    int plugin_dir_count;
+    bool json;
+    bool help;
+} tbr_cli_opts;
+
+/* Takes the shared options out of argv (in place), leaving the positional arguments.
+ * Returns the new argc, or -1 after printing a usage error. */
+int tbr_cli_parse_common(int argc, char **argv, tbr_cli_opts *opts);
+
+int tbr_cmd_version(int argc, char **argv);
+int tbr_cmd_plugin(int argc, char **argv);
+
+#endif

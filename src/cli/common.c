@@ -1,0 +1,33 @@
+/* common.c - options shared by the subcommands. */
+#include <string.h>
+
+#include "cli/cli.h"
+
+int tbr_cli_parse_common(int argc, char **argv, tbr_cli_opts *opts) {
+    int out = 0;
+    memset(opts, 0, sizeof *opts);
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--json") == 0) {
+            opts->json = true;
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            opts->help = true;
+        } else if (strcmp(a, "--plugin-dir") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "temblor: --plugin-dir needs a directory\n");
+                return -1;
+            }
+            if (opts->plugin_dir_count == 32) {
+                fprintf(stderr, "temblor: at most 32 --plugin-dir options\n");
+                return -1;
+            }
+            opts->plugin_dirs[opts->plugin_dir_count++] = argv[++i];
+        } else if (a[0] == '-' && a[1] != '\0' && i > 0) {
+            fprintf(stderr, "temblor: unknown option '%s'\n", a);
+            return -1;
+        } else {
+            argv[out++] = argv[i];
+        }
+    }
+    return out;
+}

@@ -1,0 +1,31 @@
+/*
+ * log.h - the runtime's logger.
+ *
+ * Thread contract: every function may be called from any thread; a line is written with
+ * one write(2), so lines from different threads never interleave.
+ */
+#ifndef TBR_CORE_LOG_H
+#define TBR_CORE_LOG_H
+
+#include <stdint.h>
+#include <temblor/temblor.h>
+
+/* Sets the most verbose level written (TB_LOG_*); the default is TB_LOG_INFO, or
+ * TEMBLOR_LOG=error|warn|info|debug|trace from the environment. */
+void tbr_log_set_level(uint32_t level);
+uint32_t tbr_log_level(void);
+
+/* Parses a level name; returns false for an unknown one. */
+bool tbr_log_parse_level(const char *name, uint32_t *out);
+
+/* Writes one line "LEVEL [origin] message" to stderr; origin may be NULL. */
+void tbr_log(uint32_t level, const char *origin, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void tbr_log_msg(uint32_t level, const char *origin, const char *msg);
+
+#define tbr_error(...) tbr_log(TB_LOG_ERROR, NULL, __VA_ARGS__)
+#define tbr_warn(...) tbr_log(TB_LOG_WARN, NULL, __VA_ARGS__)
+#define tbr_info(...) tbr_log(TB_LOG_INFO, NULL, __VA_ARGS__)
+#define tbr_debug(...) tbr_log(TB_LOG_DEBUG, NULL, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,154 @@
+/* context.c - tb_context lifecycle, errors, metrics and sink contraflow. */
+#define _GNU_SOURCE
+#include "host/context_private.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+
+static const tb_value empty_object = {TB_OBJECT, 0, 0, 0, {.members = NULL}};
+
+static tb_context *context_new(tbr_plugin *p, const tbr_component *c, char *label,
+                               const tb_value *config, struct tbr_loop *loop) {
+    tb_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx || !label) {
+        free(ctx);
+        free(label);
+        return NULL;
+    }
+    ctx->plugin = p;
+    ctx->component = c;
+    ctx->label = label;
+    ctx->config = config ? config : &empty_object;
+    ctx->loop = loop;
+    pthread_mutex_init(&ctx->lock, NULL);
+    return ctx;
+}
+
+tb_context *tbr_context_new_plugin(tbr_plugin *p) {
+    return context_new(p, NULL, strdup(p->desc.name), NULL, NULL);
+}
+
+tb_context *tbr_context_new_instance(const tbr_component *c, const char *label,
+                                     const tb_value *config, struct tbr_loop *loop) {
+    char *full = NULL;
+    if (asprintf(&full, "%s %s/%s", tbr_kind_name(c->desc.kind), c->desc.name, label) < 0)
+        full = NULL;
+    return context_new(c->plugin, c, full, config, loop);
+}
+
+void tbr_context_free(tb_context *ctx) {
+    if (!ctx) return;
+    for (uint32_t i = 0; i < ctx->metric_count; i++) free(ctx->metrics[i]);
+    free(ctx->deliveries);
+    pthread_mutex_destroy(&ctx->lock);
+    free(ctx->label);
+    free(ctx);
+}
+
+const char *tbr_context_error(const tb_context *ctx) { return ctx->error; }
+void tbr_context_clear_error(tb_context *ctx) { ctx->error[0] = '\0'; }
+const char *tbr_context_label(const tb_context *ctx) { return ctx->label; }
+tbr_plugin *tbr_context_plugin(const tb_context *ctx) { return ctx->plugin; }
+
+/* --- host API: configuration and errors --------------------------------------------- */
+
+const tb_value *TB_CALL tbr_host_config(tb_context *ctx) { return ctx->config; }
+
+void TB_CALL tbr_host_set_error(tb_context *ctx, const char *msg) {
+    snprintf(ctx->error, sizeof ctx->error, "%s", msg ? msg : "");
+}
+
+/* --- host API: metrics ------------------------------------------------------------------ */
+
+int TB_CALL tbr_host_metric_register(tb_context *ctx, const char *name, uint32_t type,
+                                     uint32_t *out_id) {
+    if (!name || !*name || strlen(name) >= sizeof ctx->metrics[0]->name ||
+        (type != TB_METRIC_COUNTER && type != TB_METRIC_GAUGE))
+        return TB_EINVAL;
+    int rc = TB_OK;
+    pthread_mutex_lock(&ctx->lock);
+    uint32_t n = atomic_load(&ctx->metric_count), i;
+    for (i = 0; i < n; i++)
+        if (strcmp(ctx->metrics[i]->name, name) == 0) break;
+    if (i < n) {
+        if (ctx->metrics[i]->type != type) rc = TB_EINVAL;
+    } else if (n == TBR_MAX_METRICS) {
+        rc = TB_ENOMEM;
+    } else {
+        tbr_metric *m = calloc(1, sizeof *m);
+        if (!m) {
+            rc = TB_ENOMEM;
+        } else {
+            snprintf(m->name, sizeof m->name, "%s", name);
+            m->type = type;
+            ctx->metrics[n] = m;
+            /* publish after the slot is filled: readers load the count first */
+            atomic_store_explicit(&ctx->metric_count, n + 1, memory_order_release);
+        }
+    }
+    pthread_mutex_unlock(&ctx->lock);
+    if (rc == TB_OK) *out_id = i;
+    return rc;
+}
+
+void TB_CALL tbr_host_metric_add(tb_context *ctx, uint32_t id, int64_t delta) {
+    if (id < atomic_load_explicit(&ctx->metric_count, memory_order_acquire))
+        atomic_fetch_add_explicit(&ctx->metrics[id]->value, delta, memory_order_relaxed);
+}
+
+void TB_CALL tbr_host_metric_set(tb_context *ctx, uint32_t id, int64_t value) {
+    if (id < atomic_load_explicit(&ctx->metric_count, memory_order_acquire))
+        atomic_store_explicit(&ctx->metrics[id]->value, value, memory_order_relaxed);
+}
+
+uint32_t tbr_context_metric_count(const tb_context *ctx) {
+    return atomic_load_explicit(&ctx->metric_count, memory_order_acquire);
+}
+
+const tbr_metric *tbr_context_metric(const tb_context *ctx, uint32_t index) {
+    return index < tbr_context_metric_count(ctx) ? ctx->metrics[index] : NULL;
+}
+
+/* --- host API: contraflow ---------------------------------------------------------------- */
+
+void TB_CALL tbr_host_delivered(tb_context *ctx, uint64_t token, int status) {
+    pthread_mutex_lock(&ctx->lock);
+    if (ctx->delivery_count == ctx->delivery_cap) {
+        size_t ncap = ctx->delivery_cap ? ctx->delivery_cap * 2 : 16;
+        tbr_delivery *n = realloc(ctx->deliveries, ncap * sizeof *n);
+        if (!n) {
+            pthread_mutex_unlock(&ctx->lock);
+            /* the batch stays unacknowledged: at-least-once replays it rather than lose it */
+            tbr_log(TB_LOG_ERROR, ctx->label, "out of memory recording delivery of batch %llu",
+                    (unsigned long long)token);
+            return;
+        }
+        ctx->deliveries = n;
+        ctx->delivery_cap = ncap;
+    }
+    ctx->deliveries[ctx->delivery_count++] = (tbr_delivery){token, status};
+    pthread_mutex_unlock(&ctx->lock);
+}
+
+size_t tbr_context_take_deliveries(tb_context *ctx, tbr_delivery *out, size_t max) {
+    pthread_mutex_lock(&ctx->lock);
+    size_t n = ctx->delivery_count < max ? ctx->delivery_count : max;
+    memcpy(out, ctx->deliveries, n * sizeof *out);
+    memmove(ctx->deliveries, ctx->deliveries + n, (ctx->delivery_count - n) * sizeof *out);
+    ctx->delivery_count -= n;
+    pthread_mutex_unlock(&ctx->lock);
+    return n;
+}
+
+void TB_CALL tbr_host_circuit(tb_context *ctx, bool open) {
+    bool was = atomic_exchange(&ctx->circuit_open, open);
+    if (was != open)
+        tbr_log(TB_LOG_WARN, ctx->label, "circuit breaker %s", open ? "opened" : "closed");
+}
+
+bool tbr_context_circuit_open(const tb_context *ctx) { return atomic_load(&ctx->circuit_open); }
+
+bool tbr_context_take_wake(tb_context *ctx) { return atomic_exchange(&ctx->woken, false); }

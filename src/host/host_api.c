@@ -1,0 +1,92 @@
+/* host_api.c - the tb_host_api table: gathers the host functions and implements the small
+ * ones (logging, readiness, time, extensions). */
+#include <string.h>
+
+#include "core/log.h"
+#include "host/context_private.h"
+#include "host/loop.h"
+#include "value/json.h"
+
+static void TB_CALL host_log(tb_context *ctx, uint32_t level, const char *msg) {
+    tbr_log_msg(level, ctx->label, msg ? msg : "");
+}
+
+static bool TB_CALL host_log_enabled(tb_context *ctx, uint32_t level) {
+    (void)ctx;
+    return level <= tbr_log_level();
+}
+
+static int TB_CALL host_fd_watch(tb_context *ctx, int fd, uint32_t events, tb_fd_fn cb,
+                                 void *user, uint64_t *out_id) {
+    if (!ctx->loop) return TB_ENOTSUP;
+    return tbr_loop_watch(ctx->loop, fd, events, cb, user, out_id);
+}
+
+static int TB_CALL host_fd_modify(tb_context *ctx, uint64_t id, uint32_t events) {
+    if (!ctx->loop) return TB_ENOTSUP;
+    return tbr_loop_modify(ctx->loop, id, events);
+}
+
+static void TB_CALL host_fd_unwatch(tb_context *ctx, uint64_t id) {
+    if (ctx->loop) tbr_loop_unwatch(ctx->loop, id);
+}
+
+static int TB_CALL host_timer_start(tb_context *ctx, uint64_t delay_ns, uint64_t interval_ns,
+                                    tb_timer_fn cb, void *user, uint64_t *out_id) {
+    if (!ctx->loop) return TB_ENOTSUP;
+    return tbr_loop_timer_start(ctx->loop, delay_ns, interval_ns, cb, user, out_id);
+}
+
+static void TB_CALL host_timer_stop(tb_context *ctx, uint64_t id) {
+    if (ctx->loop) tbr_loop_timer_stop(ctx->loop, id);
+}
+
+static void TB_CALL host_wake(tb_context *ctx) {
+    atomic_store(&ctx->woken, true);
+    if (ctx->loop) tbr_loop_wake(ctx->loop);
+}
+
+static int TB_CALL json_parse(tb_arena *arena, const char *text, size_t len, tb_value *out,
+                              char *err, size_t err_size) {
+    return tbr_json_parse(arena, text, len, out, err, err_size);
+}
+
+static int TB_CALL json_write(const tb_value *v, tb_buf *buf) { return tbr_json_write(v, buf); }
+
+static const tb_ext_json json_extension = {sizeof(tb_ext_json), json_parse, json_write};
+
+static const void *TB_CALL host_get_extension(tb_context *ctx, const char *id) {
+    (void)ctx;
+    if (id && strcmp(id, TB_EXT_JSON) == 0) return &json_extension;
+    return NULL;
+}
+
+static uint64_t TB_CALL host_now_ns(void) { return tbr_now_ns(); }
+
+static const tb_host_api host_api = {
+    .struct_size = sizeof(tb_host_api),
+    .abi_major = TB_ABI_MAJOR,
+    .abi_minor = TB_ABI_MINOR,
+    .log = host_log,
+    .log_enabled = host_log_enabled,
+    .config = tbr_host_config,
+    .alloc = tbr_host_alloc,
+    .realloc = tbr_host_realloc,
+    .free = tbr_host_free,
+    .set_error = tbr_host_set_error,
+    .metric_register = tbr_host_metric_register,
+    .metric_add = tbr_host_metric_add,
+    .metric_set = tbr_host_metric_set,
+    .fd_watch = host_fd_watch,
+    .fd_modify = host_fd_modify,
+    .fd_unwatch = host_fd_unwatch,
+    .timer_start = host_timer_start,
+    .timer_stop = host_timer_stop,
+    .wake = host_wake,
+    .delivered = tbr_host_delivered,
+    .circuit = tbr_host_circuit,
+    .get_extension = host_get_extension,
+    .now_ns = host_now_ns,
+};
+
+const tb_host_api *tbr_host_api(void) { return &host_api; }

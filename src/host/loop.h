@@ -1,0 +1,43 @@
+/*
+ * loop.h - an I/O readiness and timer loop (epoll, a timer heap and an eventfd for wake-ups),
+ * behind tb_host_api's fd_watch, timer_start and wake.
+ *
+ * Thread contract: tbr_loop_wake may be called from any thread; everything else only from
+ * the thread that runs the loop (or before it runs). Callbacks run on that thread, inside
+ * tbr_loop_run_once, and may watch, unwatch, start and stop timers themselves.
+ * Ownership: the loop never owns the file descriptors it watches.
+ */
+#ifndef TBR_HOST_LOOP_H
+#define TBR_HOST_LOOP_H
+
+#include <stdint.h>
+#include <temblor/temblor.h>
+
+typedef struct tbr_loop tbr_loop;
+
+tbr_loop *tbr_loop_new(void);
+void tbr_loop_free(tbr_loop *loop);
+
+/* Watches fd for events (TB_FD_READ/WRITE); cb gets the ready bits, TB_FD_ERROR included on
+ * error or hang-up. Returns TB_OK and an id, TB_EINVAL for a bad fd, or TB_ENOMEM. */
+int tbr_loop_watch(tbr_loop *loop, int fd, uint32_t events, tb_fd_fn cb, void *user,
+                   uint64_t *out_id);
+int tbr_loop_modify(tbr_loop *loop, uint64_t id, uint32_t events);
+void tbr_loop_unwatch(tbr_loop *loop, uint64_t id);
+
+/* Starts a timer firing after delay_ns and then every interval_ns (0: once). */
+int tbr_loop_timer_start(tbr_loop *loop, uint64_t delay_ns, uint64_t interval_ns,
+                         tb_timer_fn cb, void *user, uint64_t *out_id);
+void tbr_loop_timer_stop(tbr_loop *loop, uint64_t id);
+
+/* Makes a blocked or the next tbr_loop_run_once return promptly. Any thread. */
+void tbr_loop_wake(tbr_loop *loop);
+
+/* Waits up to timeout_ms (-1: until something happens) and runs the ready callbacks and the
+ * due timers. Returns how many callbacks ran (a wake-up counts as 0), or a negative status. */
+int tbr_loop_run_once(tbr_loop *loop, int timeout_ms);
+
+/* CLOCK_MONOTONIC in nanoseconds. Any thread. */
+uint64_t tbr_now_ns(void);
+
+#endif

@@ -1,0 +1,114 @@
+/* loader.c - dlopen, the ELF sanity check and the entry symbol; the descriptor itself is
+ * checked in descriptor.c. */
+#include "plugin/loader.h"
+
+#include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#if UINTPTR_MAX == UINT64_MAX
+#define HOST_ELF_CLASS ELFCLASS64
+#else
+#define HOST_ELF_CLASS ELFCLASS32
+#endif
+
+/* Says why path is not a shared library this process could map, or returns NULL. Done
+ * before dlopen so the message is plainer than the dynamic linker's. */
+static const char *not_a_library(const char *path, char *why, size_t n) {
+    struct stat st;
+    if (stat(path, &st) != 0) return snprintf(why, n, "%s", strerror(errno)), why;
+    if (!S_ISREG(st.st_mode)) return "not a regular file";
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return snprintf(why, n, "%s", strerror(errno)), why;
+    unsigned char ident[EI_NIDENT + 2 * sizeof(uint16_t)];
+    ssize_t got = read(fd, ident, sizeof ident);
+    close(fd);
+    if (got < (ssize_t)sizeof ident) return "not an ELF file (too short)";
+    if (memcmp(ident, ELFMAG, SELFMAG) != 0) return "not an ELF file";
+    if (ident[EI_CLASS] != HOST_ELF_CLASS)
+        return HOST_ELF_CLASS == ELFCLASS64 ? "a 32-bit ELF file, this runtime is 64-bit"
+                                            : "a 64-bit ELF file, this runtime is 32-bit";
+    uint16_t type;
+    memcpy(&type, ident + EI_NIDENT, sizeof type);
+    if (type != ET_DYN) return "an ELF file but not a shared library";
+    return NULL;
+}
+
+static void prefix_error(char *err, size_t n, const char *path, const char *msg) {
+    if (err && n) snprintf(err, n, "%s: %s", path, msg);
+}
+
+int tbr_plugin_open(const char *path, tbr_plugin **out, char *err, size_t n) {
+    char why[512];
+    *out = NULL;
+    const char *bad = not_a_library(path, why, sizeof why);
+    if (bad) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "not a loadable library: %s", bad);
+        prefix_error(err, n, path, msg);
+        return TB_EINVAL;
+    }
+    /* RTLD_NOW: an unresolved symbol refuses the library here, not at the first call;
+     * RTLD_LOCAL: one plugin's symbols never satisfy another's. */
+    dlerror();
+    void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!handle) {
+        const char *dl = dlerror();
+        snprintf(why, sizeof why, "cannot load: %s", dl ? dl : "unknown dlopen error");
+        prefix_error(err, n, path, why);
+        return TB_EINVAL;
+    }
+    dlerror();
+    void *sym = dlsym(handle, TB_PLUGIN_ENTRY_SYMBOL);
+    if (!sym) {
+        prefix_error(err, n, path,
+                     "no entry symbol '" TB_PLUGIN_ENTRY_SYMBOL "': not a temblor plugin");
+        dlclose(handle);
+        return TB_EINVAL;
+    }
+    tb_plugin_entry_fn entry;
+    memcpy(&entry, &sym, sizeof entry); /* object to function pointer, as POSIX allows */
+    const tb_plugin_descriptor *d = entry();
+    if (!d) {
+        prefix_error(err, n, path, TB_PLUGIN_ENTRY_SYMBOL " returned NULL");
+        dlclose(handle);
+        return TB_EINVAL;
+    }
+    tbr_plugin *p;
+    int rc = tbr_plugin_from_descriptor(d, path, &p, why, sizeof why);
+    if (rc) {
+        prefix_error(err, n, path, why);
+        /* no init ran and no instance exists, so nothing of the library is in use */
+        dlclose(handle);
+        return rc;
+    }
+    p->handle = handle;
+    *out = p;
+    return TB_OK;
+}
+
+int tbr_plugin_open_static(tb_plugin_entry_fn entry, tbr_plugin **out, char *err, size_t n) {
+    char why[512];
+    const tb_plugin_descriptor *d = entry();
+    *out = NULL;
+    if (!d) {
+        prefix_error(err, n, "(static)", TB_PLUGIN_ENTRY_SYMBOL " returned NULL");
+        return TB_EINVAL;
+    }
+    int rc = tbr_plugin_from_descriptor(d, "(static)", out, why, sizeof why);
+    if (rc) prefix_error(err, n, "(static)", why);
+    return rc;
+}
+
+void tbr_plugin_close(tbr_plugin *p) {
+    if (!p) return;
+    void *handle = p->handle;
+    bool unload = (p->desc.flags & TB_PLUGIN_UNLOAD_SAFE) != 0;
+    tbr_plugin_free(p);
+    if (handle && unload) dlclose(handle);
+}

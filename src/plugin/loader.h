@@ -1,0 +1,27 @@
+/*
+ * loader.h - opens a plugin library and checks it before anything else of it runs.
+ *
+ * Thread contract: any thread; dlopen serialises internally and nothing here is shared.
+ * Ownership: on success the caller owns the returned plugin (and its library handle) and
+ * releases both with tbr_plugin_close.
+ */
+#ifndef TBR_PLUGIN_LOADER_H
+#define TBR_PLUGIN_LOADER_H
+
+#include <stddef.h>
+
+#include "plugin/plugin.h"
+
+/* Loads the library at path with RTLD_NOW | RTLD_LOCAL and checks its descriptor. On
+ * refusal returns a negative status and writes one line "PATH: what is wrong" into err. */
+int tbr_plugin_open(const char *path, tbr_plugin **out, char *err, size_t err_size);
+
+/* Builds a plugin from an entry function linked into the binary (a static plugin). */
+int tbr_plugin_open_static(tb_plugin_entry_fn entry, tbr_plugin **out, char *err,
+                           size_t err_size);
+
+/* Frees the plugin and unmaps its library when the plugin declares itself unload-safe (a
+ * library that does not stays mapped: see DESIGN rule 12). */
+void tbr_plugin_close(tbr_plugin *p);
+
+#endif

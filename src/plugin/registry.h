@@ -1,0 +1,63 @@
+/*
+ * registry.h - the plugins a runtime knows: loaded ones, and refused ones with the reason.
+ *
+ * Plugins come from the search path (TEMBLOR_PLUGIN_PATH, directories named in
+ * configuration, the build or install directory) and from the binary itself (static
+ * plugins). The first plugin of a name wins; a later one of the same name, or one providing
+ * a component another plugin already provides, is refused with a message naming both.
+ *
+ * Thread contract: every function may be called from any thread (one mutex guards the
+ * registry). Ownership: the registry owns its plugins; pointers it returns stay valid until
+ * tbr_registry_free.
+ */
+#ifndef TBR_PLUGIN_REGISTRY_H
+#define TBR_PLUGIN_REGISTRY_H
+
+#include <stddef.h>
+
+#include "plugin/plugin.h"
+
+typedef struct tbr_registry tbr_registry;
+
+/* A library that was looked at and refused. */
+typedef struct tbr_refusal {
+    char *path;
+    char *reason; /* one line, starting with the path */
+} tbr_refusal;
+
+tbr_registry *tbr_registry_new(void);
+/* Releases every plugin (deinit is not called: release all instances first). */
+void tbr_registry_free(tbr_registry *reg);
+
+/* Adds the plugins linked into this binary (from the build's static plugin table). */
+void tbr_registry_add_static_plugins(tbr_registry *reg);
+int tbr_registry_add_static(tbr_registry *reg, tb_plugin_entry_fn entry);
+
+/* Loads one library. TB_OK with *out (may be NULL) set, or a negative status after recording
+ * and logging the refusal; err, if given, receives the refusal line. */
+int tbr_registry_load_file(tbr_registry *reg, const char *path, tbr_plugin **out, char *err,
+                           size_t err_size);
+
+/* Loads every "*.so" in dir, in name order. Returns how many loaded; refusals are recorded.
+ * A missing directory is not an error. */
+int tbr_registry_scan_dir(tbr_registry *reg, const char *dir);
+
+/* Scans TEMBLOR_PLUGIN_PATH (colon-separated), then extra_dirs (NULL-terminated, may be
+ * NULL), then the directory "plugins" beside the executable and the install directory. */
+void tbr_registry_scan_search_path(tbr_registry *reg, const char *const *extra_dirs);
+
+/* Lookups. NULL when absent. */
+const tbr_component *tbr_registry_find(tbr_registry *reg, uint32_t kind, const char *name);
+tbr_plugin *tbr_registry_find_plugin(tbr_registry *reg, const char *name);
+
+/* Snapshot iteration: i from 0 while the result is non-NULL. */
+tbr_plugin *tbr_registry_plugin_at(tbr_registry *reg, size_t i);
+const tbr_refusal *tbr_registry_refusal_at(tbr_registry *reg, size_t i);
+
+/* Takes a reference on the plugin, running its init on the first one. Returns TB_OK or
+ * init's status, with its message in err. Control thread. */
+int tbr_plugin_acquire(tbr_registry *reg, tbr_plugin *p, char *err, size_t err_size);
+/* Drops a reference; the last one runs deinit. Control thread. */
+void tbr_plugin_release(tbr_registry *reg, tbr_plugin *p);
+
+#endif

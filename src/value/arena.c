@@ -1,0 +1,90 @@
+/* arena.c - chunked bump allocator behind tb_arena. */
+#include "value/arena.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#define DEFAULT_CHUNK (64u * 1024u)
+
+typedef struct chunk {
+    struct chunk *next;
+    size_t size; /* usable bytes after the header */
+    max_align_t data[];
+} chunk;
+
+typedef struct arena_state {
+    tb_arena pub;       /* first, so a tb_arena * is an arena_state * */
+    chunk *head;        /* current chunk; ->next are older ones */
+    chunk *first;       /* kept across resets */
+    size_t chunk_size;
+    size_t used_before; /* bytes used in chunks before head */
+} arena_state;
+
+static chunk *chunk_new(size_t size) {
+    chunk *c = malloc(sizeof(chunk) + size);
+    if (!c) return NULL;
+    c->next = NULL;
+    c->size = size;
+    return c;
+}
+
+static void use_chunk(arena_state *st, chunk *c) {
+    st->pub.cur = (uint8_t *)c->data;
+    st->pub.end = (uint8_t *)c->data + c->size;
+}
+
+static void *TB_CALL arena_grow(tb_arena *pub, size_t size, size_t align) {
+    arena_state *st = (arena_state *)pub;
+    size_t need = size + align;
+    if (need < size) return NULL;
+    size_t csize = st->chunk_size;
+    /* big requests get a chunk of their own size, so small ones keep the default */
+    if (need > csize / 4) csize = need > csize ? need : csize;
+    chunk *c = chunk_new(csize);
+    if (!c) return NULL;
+    st->used_before += (size_t)(pub->cur - (uint8_t *)st->head->data);
+    c->next = st->head;
+    st->head = c;
+    use_chunk(st, c);
+    return tb_arena_alloc(pub, size, align);
+}
+
+tb_arena *tbr_arena_new(size_t chunk_size) {
+    arena_state *st = malloc(sizeof *st);
+    if (!st) return NULL;
+    st->chunk_size = chunk_size ? chunk_size : DEFAULT_CHUNK;
+    st->first = st->head = chunk_new(st->chunk_size);
+    if (!st->first) {
+        free(st);
+        return NULL;
+    }
+    st->used_before = 0;
+    st->pub.grow = arena_grow;
+    st->pub.host_private = NULL;
+    use_chunk(st, st->first);
+    return &st->pub;
+}
+
+void tbr_arena_reset(tb_arena *pub) {
+    arena_state *st = (arena_state *)pub;
+    while (st->head != st->first) {
+        chunk *next = st->head->next;
+        free(st->head);
+        st->head = next;
+    }
+    st->used_before = 0;
+    use_chunk(st, st->first);
+}
+
+void tbr_arena_free(tb_arena *pub) {
+    if (!pub) return;
+    arena_state *st = (arena_state *)pub;
+    tbr_arena_reset(pub);
+    free(st->first);
+    free(st);
+}
+
+size_t tbr_arena_used(const tb_arena *pub) {
+    const arena_state *st = (const arena_state *)pub;
+    return st->used_before + (size_t)(pub->cur - (const uint8_t *)st->head->data);
+}
