@@ -591,15 +591,15 @@ typedef struct tb_host_api {
 
     /* I/O readiness: the runtime polls fd and calls cb on the instance's thread when any of
      * events (TB_FD_READ/WRITE) is ready. The fd stays the plugin's; unwatch it before
-     * closing it. Control thread or the instance's thread. */
+     * closing it. Ids are never 0. Control thread or the instance's thread. */
     int(TB_CALL *fd_watch)(tb_context *ctx, int fd, uint32_t events, tb_fd_fn cb, void *user,
                            uint64_t *out_watch_id);
     int(TB_CALL *fd_modify)(tb_context *ctx, uint64_t watch_id, uint32_t events);
     void(TB_CALL *fd_unwatch)(tb_context *ctx, uint64_t watch_id);
 
     /* Timers: cb fires after delay_ns, then every interval_ns if that is not 0. Control
-     * thread or the instance's thread. Stopping an unknown or fired one-shot timer is a
-     * no-op. */
+     * thread or the instance's thread. Ids are never 0. Stopping an unknown or fired
+     * one-shot timer is a no-op. */
     int(TB_CALL *timer_start)(tb_context *ctx, uint64_t delay_ns, uint64_t interval_ns,
                               tb_timer_fn cb, void *user, uint64_t *out_timer_id);
     void(TB_CALL *timer_stop)(tb_context *ctx, uint64_t timer_id);

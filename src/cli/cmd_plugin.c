@@ -245,6 +245,7 @@ int tbr_cmd_plugin(int argc, char **argv) {
     }
     tbr_registry *reg = tbr_registry_new();
     if (!reg) return TBR_EXIT_FAILURE;
+    tbr_registry_set_log_refusals(reg, false); /* both commands print them */
     int rc;
     if (strcmp(argv[1], "list") == 0 && argc == 2) {
         tbr_registry_add_static_plugins(reg);

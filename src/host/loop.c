@@ -1,5 +1,6 @@
 /* loop.c - epoll for fds, a binary heap for timers, an eventfd for cross-thread wake-ups.
- * Ids carry a generation in their high half so a stale id never reaches a reused slot. */
+ * Ids carry a generation in their high half so a stale id never reaches a reused slot;
+ * generations start at 1 so no id is 0, which plugins may use for "none". */
 #define _GNU_SOURCE
 #include "host/loop.h"
 
@@ -99,7 +100,7 @@ int tbr_loop_watch(tbr_loop *loop, int fd, uint32_t events, tb_fd_fn cb, void *u
         uint32_t ncap = loop->watch_cap ? loop->watch_cap * 2 : 16;
         watch *n = realloc(loop->watches, ncap * sizeof *n);
         if (!n) return TB_ENOMEM;
-        for (uint32_t i = loop->watch_cap; i < ncap; i++) n[i] = (watch){.fd = -1};
+        for (uint32_t i = loop->watch_cap; i < ncap; i++) n[i] = (watch){.fd = -1, .gen = 1};
         loop->watches = n;
         loop->watch_cap = ncap;
     }
@@ -176,7 +177,7 @@ int tbr_loop_timer_start(tbr_loop *loop, uint64_t delay_ns, uint64_t interval_ns
         uint32_t ncap = loop->timer_cap ? loop->timer_cap * 2 : 16;
         timer *n = realloc(loop->timers, ncap * sizeof *n);
         if (!n) return TB_ENOMEM;
-        for (uint32_t i = loop->timer_cap; i < ncap; i++) n[i] = (timer){.active = false};
+        for (uint32_t i = loop->timer_cap; i < ncap; i++) n[i] = (timer){.active = false, .gen = 1};
         loop->timers = n;
         loop->timer_cap = ncap;
     }

@@ -5,7 +5,8 @@
  * Thread contract: tbr_loop_wake may be called from any thread; everything else only from
  * the thread that runs the loop (or before it runs). Callbacks run on that thread, inside
  * tbr_loop_run_once, and may watch, unwatch, start and stop timers themselves.
- * Ownership: the loop never owns the file descriptors it watches.
+ * Ownership: the loop never owns the file descriptors it watches. Watch and timer ids are
+ * never 0.
  */
 #ifndef TBR_HOST_LOOP_H
 #define TBR_HOST_LOOP_H

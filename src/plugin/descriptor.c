@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "value/arena.h"
+#include "plugin/options.h"
 #include "value/json.h"
 
 #define MAX_COMPONENTS 1024u
@@ -126,19 +127,11 @@ static int parse_default(tb_arena *arena, const tb_option *o, tb_value *out, cha
     size_t n = strlen(o->default_value);
     const char *text = tb_arena_dup(arena, o->default_value, n);
     if (!text) return TB_ENOMEM;
-    int rc = tbr_json_parse(arena, text, n, out, why, why_size);
+    tb_value parsed;
+    int rc = tbr_json_parse(arena, text, n, &parsed, why, why_size);
     if (rc) return rc;
-    bool ok;
-    switch (o->type) {
-    case TB_OPT_BOOL: ok = out->type == TB_BOOL; break;
-    case TB_OPT_INT: ok = out->type == TB_I64; break;
-    case TB_OPT_UINT: ok = out->type == TB_U64 || (out->type == TB_I64 && out->as.i >= 0); break;
-    case TB_OPT_FLOAT: ok = out->type == TB_F64 || out->type == TB_I64 || out->type == TB_U64; break;
-    case TB_OPT_ARRAY: ok = out->type == TB_ARRAY; break;
-    case TB_OPT_OBJECT: ok = out->type == TB_OBJECT; break;
-    default: ok = true; break;
-    }
-    if (!ok) {
+    /* stored as the option's own type, as a configured value would be */
+    if (!tbr_option_coerce(o->type, &parsed, out)) {
         snprintf(why, why_size, "not a %s", tbr_option_type_name(o->type));
         return TB_EINVAL;
     }

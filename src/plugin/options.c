@@ -20,8 +20,7 @@ static int fail(char *err, size_t n, const char *fmt, ...) {
     return TB_EINVAL;
 }
 
-/* Converts v to the option's type, or returns false. */
-static bool coerce(uint32_t type, const tb_value *v, tb_value *out) {
+bool tbr_option_coerce(uint32_t type, const tb_value *v, tb_value *out) {
     *out = *v;
     switch (type) {
     case TB_OPT_BOOL: return v->type == TB_BOOL;
@@ -86,7 +85,7 @@ int tbr_options_apply(const tbr_component *c, const tb_value *config, tb_arena *
                         cname, (int)m->key_len, m->key, c->desc.option_count ? known : "none");
         }
         tb_value v;
-        if (!coerce(o->type, &m->value, &v))
+        if (!tbr_option_coerce(o->type, &m->value, &v))
             return fail(err, n, "%s '%s': option '%s': expected %s, found %s", kname, cname,
                         o->name, tbr_option_type_name(o->type),
                         tbr_value_type_name(m->value.type));

@@ -20,6 +20,10 @@
 int tbr_options_apply(const tbr_component *c, const tb_value *config, tb_arena *arena,
                       tb_value *out, char *err, size_t err_size);
 
+/* Converts v to option type (TB_OPT_*) into *out: integers widen to float, non-negative int
+ * and uint convert into each other. Returns false when v is not of that type. */
+bool tbr_option_coerce(uint32_t type, const tb_value *v, tb_value *out);
+
 /* The type of a value as the messages name it ("string", "int", ...). */
 const char *tbr_value_type_name(uint32_t type);
 

@@ -20,6 +20,7 @@ struct tbr_registry {
     size_t count, cap;
     tbr_refusal *refusals;
     size_t refusal_count, refusal_cap;
+    bool quiet; /* refusals recorded, not logged */
 };
 
 tbr_registry *tbr_registry_new(void) {
@@ -45,9 +46,15 @@ void tbr_registry_free(tbr_registry *reg) {
     free(reg);
 }
 
+void tbr_registry_set_log_refusals(tbr_registry *reg, bool log) {
+    pthread_mutex_lock(&reg->lock);
+    reg->quiet = !log;
+    pthread_mutex_unlock(&reg->lock);
+}
+
 /* Both under the lock. */
 static void record_refusal(tbr_registry *reg, const char *path, const char *reason) {
-    tbr_log_msg(TB_LOG_WARN, NULL, reason);
+    if (!reg->quiet) tbr_log_msg(TB_LOG_WARN, NULL, reason);
     if (reg->refusal_count == reg->refusal_cap) {
         size_t ncap = reg->refusal_cap ? reg->refusal_cap * 2 : 8;
         tbr_refusal *n = realloc(reg->refusals, ncap * sizeof *n);

@@ -13,6 +13,7 @@
 #ifndef TBR_PLUGIN_REGISTRY_H
 #define TBR_PLUGIN_REGISTRY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "plugin/plugin.h"
@@ -28,6 +29,10 @@ typedef struct tbr_refusal {
 tbr_registry *tbr_registry_new(void);
 /* Releases every plugin (deinit is not called: release all instances first). */
 void tbr_registry_free(tbr_registry *reg);
+
+/* Whether refusals are also logged as warnings (the default) or only recorded, for callers
+ * that report them themselves. */
+void tbr_registry_set_log_refusals(tbr_registry *reg, bool log);
 
 /* Adds the plugins linked into this binary (from the build's static plugin table). */
 void tbr_registry_add_static_plugins(tbr_registry *reg);
