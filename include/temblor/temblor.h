@@ -371,6 +371,24 @@ static inline bool tb_value_str_eq(const tb_value *v, const char *s) {
     return v && v->type == TB_STRING && v->len == n && memcmp(v->as.s, s, n) == 0;
 }
 
+/* Octets of a bytes value, or NULL (with *len 0) if v is not bytes. A zero-length value may
+ * have a NULL pointer. */
+static inline const uint8_t *tb_value_bytes(const tb_value *v, size_t *len) {
+    if (!v || v->type != TB_BYTES) {
+        if (len) *len = 0;
+        return NULL;
+    }
+    if (len) *len = v->len;
+    return v->as.bytes;
+}
+
+/* The name of a value type, as temblor's messages spell it ("string", "int", ...). */
+static inline const char *tb_type_name(uint32_t type) {
+    static const char *const names[] = {"null",   "bool",  "int",   "uint",  "float",
+                                        "string", "bytes", "array", "object"};
+    return type <= TB_OBJECT ? names[type] : "unknown";
+}
+
 /* Numeric value v as int64; false if v is not a number that fits. */
 static inline bool tb_value_as_i64(const tb_value *v, int64_t *out) {
     if (!v) return false;
@@ -398,6 +416,37 @@ static inline bool tb_value_as_f64(const tb_value *v, double *out) {
     case TB_F64: *out = v->as.f; return true;
     default: return false;
     }
+}
+
+/* Typed reads of a configuration record (create's args->config). The runtime has already
+ * checked every option against its declared type and filled the defaults, so these only
+ * fall back when an option has no default and was not set. */
+static inline bool tb_config_bool(const tb_value *config, const char *name, bool fallback) {
+    const tb_value *v = tb_object_getz(config, name);
+    return v && v->type == TB_BOOL ? v->as.b : fallback;
+}
+static inline int64_t tb_config_i64(const tb_value *config, const char *name, int64_t fallback) {
+    int64_t i;
+    return tb_value_as_i64(tb_object_getz(config, name), &i) ? i : fallback;
+}
+static inline uint64_t tb_config_u64(const tb_value *config, const char *name,
+                                     uint64_t fallback) {
+    const tb_value *v = tb_object_getz(config, name);
+    if (v && v->type == TB_U64) return v->as.u;
+    if (v && v->type == TB_I64 && v->as.i >= 0) return (uint64_t)v->as.i;
+    return fallback;
+}
+static inline double tb_config_f64(const tb_value *config, const char *name, double fallback) {
+    double d;
+    return tb_value_as_f64(tb_object_getz(config, name), &d) ? d : fallback;
+}
+/* The text of a string option (not NUL-terminated), or fallback (a C string) when absent. */
+static inline const char *tb_config_str(const tb_value *config, const char *name,
+                                        const char *fallback, size_t *len) {
+    const char *s = tb_value_str(tb_object_getz(config, name), len);
+    if (s) return s;
+    if (len) *len = fallback ? strlen(fallback) : 0;
+    return fallback;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -473,6 +522,21 @@ static inline bool tb_event_fail(tb_batch *b, tb_event *e, const char *msg) {
     e->data = obj;
     e->flags &= (uint16_t)~TB_EF_RAW;
     return true;
+}
+
+/* tb_event_fail with a printf-style reason (at most 511 bytes). */
+static inline bool tb_event_failf(tb_batch *b, tb_event *e, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+static inline bool tb_event_failf(tb_batch *b, tb_event *e, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return tb_event_fail(b, e, msg);
 }
 
 /* A growable byte buffer in an arena, for encoders and postprocessors that do not know the
@@ -828,13 +892,15 @@ typedef struct tb_codec_vtable {
     void(TB_CALL *destroy)(void *instance);
     /* Required. Decodes, in place, every TB_EF_RAW event of batch: data (TB_BYTES) becomes
      * the decoded value, built in batch->arena and free to point into the input bytes; the
-     * TB_EF_RAW flag is cleared. An event that does not decode is marked with tb_event_fail
-     * and decoding goes on. Returns TB_OK, or an error when the whole batch failed. The
-     * instance's thread. */
+     * TB_EF_RAW flag is cleared. Events without TB_EF_RAW are left alone. An event that
+     * does not decode (including a TB_EF_RAW one whose data is not TB_BYTES) is marked with
+     * tb_event_fail and decoding goes on. Returns TB_OK, or an error when the whole batch
+     * failed. The instance's thread. */
     int(TB_CALL *decode)(void *instance, tb_batch *batch);
-    /* Required. Encodes, in place, every event of batch that is not TB_EF_RAW: data becomes
-     * TB_BYTES in batch->arena and TB_EF_RAW is set. Failures as for decode. The instance's
-     * thread. */
+    /* Required. Encodes, in place, every event of batch that is not TB_EF_RAW (error events
+     * routed to a sink included: they are records like any other): data becomes TB_BYTES in
+     * batch->arena and TB_EF_RAW is set. Events already TB_EF_RAW are left alone. Failures
+     * as for decode. The instance's thread. */
     int(TB_CALL *encode)(void *instance, tb_batch *batch);
 } tb_codec_vtable;
 

@@ -26,8 +26,8 @@ typedef struct tbr_instance {
 } tbr_instance;
 
 /* Validates config against the component's options, takes a reference on its plugin (init
- * on the first) and calls create. label names the instance in logs. stream is handed to
- * processors. Returns TB_OK, or a negative status with one line in err. */
+ * on the first) and calls create. config is copied: the caller may free it on return.
+ * label names the instance in logs. stream is handed to processors. Returns TB_OK, or a negative status with one line in err. */
 int tbr_instance_create(tbr_registry *reg, const tbr_component *c, const char *label,
                         const tb_value *config, struct tbr_loop *loop, uint32_t stream,
                         tbr_instance **out, char *err, size_t err_size);

@@ -5,11 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
-const char *tbr_value_type_name(uint32_t type) {
-    static const char *const names[] = {"null",   "bool",  "int",   "uint",  "float",
-                                        "string", "bytes", "array", "object"};
-    return type <= TB_OBJECT ? names[type] : "unknown";
-}
+#include "value/clone.h"
+
+const char *tbr_value_type_name(uint32_t type) { return tb_type_name(type); }
 
 static int fail(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t n, const char *fmt, ...) {
@@ -89,9 +87,9 @@ int tbr_options_apply(const tbr_component *c, const tb_value *config, tb_arena *
             return fail(err, n, "%s '%s': option '%s': expected %s, found %s", kname, cname,
                         o->name, tbr_option_type_name(o->type),
                         tbr_value_type_name(m->value.type));
+        /* a copy, so the effective configuration outlives what it was read from */
         tb_value *slot = tb_object_set(arena, out, o->name, strlen(o->name));
-        if (!slot) return TB_ENOMEM;
-        *slot = v;
+        if (!slot || tbr_value_clone(arena, &v, slot)) return TB_ENOMEM;
     }
     for (uint32_t i = 0; i < c->desc.option_count; i++) {
         const tb_option *o = &c->options[i];

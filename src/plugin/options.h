@@ -2,8 +2,8 @@
  * options.h - checks a component's configuration against the options it declares.
  *
  * Thread contract: reentrant; any thread. Ownership: the effective configuration is built
- * in the caller's arena and may point into the given configuration and the plugin's
- * defaults, so it must not outlive either.
+ * in the caller's arena: configured values are copied into it; defaults point into the
+ * plugin's own copies, so it must not outlive the plugin.
  */
 #ifndef TBR_PLUGIN_OPTIONS_H
 #define TBR_PLUGIN_OPTIONS_H

@@ -18,7 +18,7 @@ struct tbr_registry {
     pthread_mutex_t lock;
     tbr_plugin **plugins;
     size_t count, cap;
-    tbr_refusal *refusals;
+    tbr_refusal **refusals; /* each allocated alone, so pointers handed out stay valid */
     size_t refusal_count, refusal_cap;
     bool quiet; /* refusals recorded, not logged */
 };
@@ -37,8 +37,9 @@ void tbr_registry_free(tbr_registry *reg) {
         tbr_plugin_close(reg->plugins[i]);
     }
     for (size_t i = 0; i < reg->refusal_count; i++) {
-        free(reg->refusals[i].path);
-        free(reg->refusals[i].reason);
+        free(reg->refusals[i]->path);
+        free(reg->refusals[i]->reason);
+        free(reg->refusals[i]);
     }
     free(reg->plugins);
     free(reg->refusals);
@@ -57,16 +58,18 @@ static void record_refusal(tbr_registry *reg, const char *path, const char *reas
     if (!reg->quiet) tbr_log_msg(TB_LOG_WARN, NULL, reason);
     if (reg->refusal_count == reg->refusal_cap) {
         size_t ncap = reg->refusal_cap ? reg->refusal_cap * 2 : 8;
-        tbr_refusal *n = realloc(reg->refusals, ncap * sizeof *n);
+        tbr_refusal **n = realloc(reg->refusals, ncap * sizeof *n);
         if (!n) return; /* logged above; the list just misses it */
         reg->refusals = n;
         reg->refusal_cap = ncap;
     }
-    tbr_refusal *r = &reg->refusals[reg->refusal_count];
-    r->path = strdup(path);
-    r->reason = strdup(reason);
-    if (r->path && r->reason) reg->refusal_count++;
-    else free(r->path), free(r->reason);
+    tbr_refusal *r = calloc(1, sizeof *r);
+    if (r && (r->path = strdup(path)) && (r->reason = strdup(reason))) {
+        reg->refusals[reg->refusal_count++] = r;
+    } else if (r) {
+        free(r->path);
+        free(r);
+    }
 }
 
 /* Why p cannot join the registry, or NULL. Under the lock. */
@@ -254,7 +257,7 @@ tbr_plugin *tbr_registry_plugin_at(tbr_registry *reg, size_t i) {
 
 const tbr_refusal *tbr_registry_refusal_at(tbr_registry *reg, size_t i) {
     pthread_mutex_lock(&reg->lock);
-    const tbr_refusal *r = i < reg->refusal_count ? &reg->refusals[i] : NULL;
+    const tbr_refusal *r = i < reg->refusal_count ? reg->refusals[i] : NULL;
     pthread_mutex_unlock(&reg->lock);
     return r;
 }

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# check.sh - builds temblor and runs the whole test suite three ways, warnings as errors:
+#   1. gcc, optimised (build/check)
+#   2. clang with AddressSanitizer and UndefinedBehaviorSanitizer (build/check-asan)
+#   3. clang with ThreadSanitizer, on the threaded tests (build/check-tsan)
+# Exits non-zero on the first failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc 2>/dev/null || echo 2)
+
+step() { printf '\n=== %s ===\n' "$*"; }
+
+step "gcc build and tests"
+cmake -S . -B build/check -G Ninja -DCMAKE_C_COMPILER=gcc -DTEMBLOR_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build build/check -j "$jobs"
+ctest --test-dir build/check --output-on-failure -j "$jobs"
+
+step "clang ASan+UBSan build and tests"
+cmake -S . -B build/check-asan -G Ninja -DCMAKE_C_COMPILER=clang -DTEMBLOR_WERROR=ON \
+    -DCMAKE_BUILD_TYPE=Debug -DTEMBLOR_SANITIZE=address,undefined
+cmake --build build/check-asan -j "$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build/check-asan --output-on-failure -j "$jobs"
+
+step "clang TSan build, threaded tests"
+cmake -S . -B build/check-tsan -G Ninja -DCMAKE_C_COMPILER=clang -DTEMBLOR_WERROR=ON \
+    -DCMAKE_BUILD_TYPE=Debug -DTEMBLOR_SANITIZE=thread
+cmake --build build/check-tsan -j "$jobs"
+TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build/check-tsan --output-on-failure -L threaded
+
+step "all checks passed"

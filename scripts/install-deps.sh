@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# install-deps.sh - installs what temblor needs to build and test, from Debian's packages.
+set -euo pipefail
+packages=(
+    build-essential cmake ninja-build pkg-config clang  # toolchains: gcc and clang
+    libcmocka-dev                                       # unit tests
+    python3                                             # end-to-end tests read JSON output
+)
+as_root=()
+if [ "$(id -u)" -ne 0 ]; then as_root=(sudo); fi
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" apt-get update -q
+"${as_root[@]}" apt-get install -y -q --no-install-recommends "${packages[@]}"
