@@ -3,6 +3,7 @@
 #   1. gcc, optimised (build/check)
 #   2. clang with AddressSanitizer and UndefinedBehaviorSanitizer (build/check-asan)
 #   3. clang with ThreadSanitizer, on the threaded tests (build/check-tsan)
+#   4. gcc with every bundled plugin linked statically, end-to-end tests (build/check-static)
 # Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,5 +28,13 @@ cmake -S . -B build/check-tsan -G Ninja -DCMAKE_C_COMPILER=clang -DTEMBLOR_WERRO
     -DCMAKE_BUILD_TYPE=Debug -DTEMBLOR_SANITIZE=thread
 cmake --build build/check-tsan -j "$jobs"
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build/check-tsan --output-on-failure -L threaded
+
+step "gcc build with static plugins, end-to-end tests"
+cmake -S . -B build/check-static -G Ninja -DCMAKE_C_COMPILER=gcc -DTEMBLOR_WERROR=ON \
+    -DTEMBLOR_STATIC_PLUGINS=all
+cmake --build build/check-static -j "$jobs"
+build/check-static/temblor plugin list | grep -Eq '^string .* \(static\)$' ||
+    { echo "the static build does not report the string codec as static" >&2; exit 1; }
+ctest --test-dir build/check-static --output-on-failure -R 'e2e|pdk'
 
 step "all checks passed"

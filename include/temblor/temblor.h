@@ -559,6 +559,7 @@ static inline bool tb_buf_reserve(tb_buf *buf, size_t n) {
     size_t ncap;
     uint8_t *p;
     if (buf->cap - buf->len >= n) return true;
+    if (n > SIZE_MAX / 2 - buf->len) return false; /* the doubling below would overflow */
     ncap = buf->cap ? buf->cap * 2 : 256;
     while (ncap - buf->len < n) ncap *= 2;
     /* extend in place when the buffer is the arena's last allocation */

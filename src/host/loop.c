@@ -5,6 +5,7 @@
 #include "host/loop.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -53,6 +54,9 @@ uint64_t tbr_now_ns(void) {
 }
 
 static uint64_t make_id(uint32_t slot, uint32_t gen) { return ((uint64_t)gen << 32) | slot; }
+
+/* a + b, saturating: a huge delay or interval means "far away", never "now" */
+static uint64_t add_sat(uint64_t a, uint64_t b) { return b > UINT64_MAX - a ? UINT64_MAX : a + b; }
 
 tbr_loop *tbr_loop_new(void) {
     tbr_loop *loop = calloc(1, sizeof *loop);
@@ -182,7 +186,7 @@ int tbr_loop_timer_start(tbr_loop *loop, uint64_t delay_ns, uint64_t interval_ns
         loop->timer_cap = ncap;
     }
     timer *t = &loop->timers[slot];
-    t->due = tbr_now_ns() + delay_ns;
+    t->due = add_sat(tbr_now_ns(), delay_ns);
     t->interval = interval_ns;
     t->cb = cb;
     t->user = user;
@@ -218,8 +222,8 @@ static int run_timers(tbr_loop *loop) {
         uint64_t id = make_id(e.slot, t->gen);
         if (t->interval) {
             /* skip missed periods rather than firing a burst to catch up */
-            t->due += t->interval;
-            if (t->due <= now) t->due = now + t->interval;
+            t->due = add_sat(t->due, t->interval);
+            if (t->due <= now) t->due = add_sat(now, t->interval);
             if (heap_push(loop, (heap_entry){t->due, e.slot, t->gen}) != TB_OK) t->active = false;
         } else {
             t->active = false;
@@ -244,6 +248,7 @@ static int timeout_until_next_timer(tbr_loop *loop, int timeout_ms) {
         }
         uint64_t now = tbr_now_ns();
         uint64_t wait_ms = e->due <= now ? 0 : (e->due - now + 999999) / 1000000;
+        if (wait_ms > INT_MAX) wait_ms = INT_MAX; /* an int cannot hold it: wait the most it can */
         if (timeout_ms < 0 || wait_ms < (uint64_t)timeout_ms) return (int)wait_ms;
         break;
     }

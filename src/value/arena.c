@@ -14,13 +14,15 @@ typedef struct chunk {
 
 typedef struct arena_state {
     tb_arena pub;       /* first, so a tb_arena * is an arena_state * */
-    chunk *head;        /* current chunk; ->next are older ones */
+    chunk *head;        /* current chunk; ->next are older and dedicated big ones */
     chunk *first;       /* kept across resets */
     size_t chunk_size;
     size_t used_before; /* bytes used in chunks before head */
 } arena_state;
 
 static chunk *chunk_new(size_t size) {
+    /* the header on top must not wrap around, and no object exceeds PTRDIFF_MAX */
+    if (size > (size_t)PTRDIFF_MAX - sizeof(chunk)) return NULL;
     chunk *c = malloc(sizeof(chunk) + size);
     if (!c) return NULL;
     c->next = NULL;
@@ -37,10 +39,18 @@ static void *TB_CALL arena_grow(tb_arena *pub, size_t size, size_t align) {
     arena_state *st = (arena_state *)pub;
     size_t need = size + align;
     if (need < size) return NULL;
-    size_t csize = st->chunk_size;
-    /* big requests get a chunk of their own size, so small ones keep the default */
-    if (need > csize / 4) csize = need > csize ? need : csize;
-    chunk *c = chunk_new(csize);
+    if (need > st->chunk_size / 4) {
+        /* a big request gets a chunk of its own, linked behind the current one, so small
+         * allocations keep filling the current chunk */
+        chunk *big = chunk_new(need);
+        if (!big) return NULL;
+        big->next = st->head->next;
+        st->head->next = big;
+        uintptr_t p = ((uintptr_t)big->data + (align - 1)) & ~(uintptr_t)(align - 1);
+        st->used_before += size;
+        return (void *)p;
+    }
+    chunk *c = chunk_new(st->chunk_size);
     if (!c) return NULL;
     st->used_before += (size_t)(pub->cur - (uint8_t *)st->head->data);
     c->next = st->head;
@@ -67,11 +77,12 @@ tb_arena *tbr_arena_new(size_t chunk_size) {
 
 void tbr_arena_reset(tb_arena *pub) {
     arena_state *st = (arena_state *)pub;
-    while (st->head != st->first) {
-        chunk *next = st->head->next;
-        free(st->head);
-        st->head = next;
+    for (chunk *c = st->head, *next; c; c = next) {
+        next = c->next;
+        if (c != st->first) free(c);
     }
+    st->first->next = NULL;
+    st->head = st->first;
     st->used_before = 0;
     use_chunk(st, st->first);
 }

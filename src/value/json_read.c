@@ -138,7 +138,10 @@ static int parse_string(reader *r, const char **out, uint32_t *out_len) {
         unsigned char c = (unsigned char)*r->p;
         if (c == '\\') {
             escaped = true;
-            if (r->end - r->p < 2) break;
+            if (r->end - r->p < 2) {
+                r->p = r->end; /* a backslash as the last byte: unterminated */
+                break;
+            }
             r->p += 2;
         } else if (c < 0x20) {
             return fail_at(r, r->p, "control character 0x%02x in string", c);
