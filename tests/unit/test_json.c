@@ -13,6 +13,7 @@
 
 #include "value/arena.h"
 #include "value/json.h"
+#include "fixed_arena.h"
 
 /* ---------------------------------------------------------------------------------------
  * Helpers
@@ -97,25 +98,6 @@ static const char *write_str(fixture *f, const tb_value *v) {
     return (const char *)buf.data;
 }
 
-/* An arena over a fixed buffer whose grow always fails. */
-typedef struct fixed_arena {
-    tb_arena pub;
-    _Alignas(16) uint8_t mem[128];
-} fixed_arena;
-
-static void *TB_CALL failing_grow(tb_arena *a, size_t size, size_t align) {
-    (void)a;
-    (void)size;
-    (void)align;
-    return NULL;
-}
-
-static void fixed_arena_init(fixed_arena *fa, size_t usable) {
-    memset(fa, 0, sizeof *fa);
-    fa->pub.cur = fa->mem;
-    fa->pub.end = fa->mem + usable;
-    fa->pub.grow = failing_grow;
-}
 
 /* ---------------------------------------------------------------------------------------
  * Parsing: values

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "value/arena.h"
+#include "fixed_arena.h"
 
 /* ---------------------------------------------------------------------------------------
  * Helpers
@@ -24,26 +25,6 @@ static bool all_zero(const void *p, size_t n) {
     return true;
 }
 
-/* An arena over a fixed buffer whose grow always fails: the out-of-memory paths. */
-typedef struct fixed_arena {
-    tb_arena pub;
-    unsigned grow_calls;
-    _Alignas(16) uint8_t mem[256];
-} fixed_arena;
-
-static void *TB_CALL failing_grow(tb_arena *a, size_t size, size_t align) {
-    (void)size;
-    (void)align;
-    ((fixed_arena *)a)->grow_calls++;
-    return NULL;
-}
-
-static void fixed_arena_init(fixed_arena *fa, size_t usable) {
-    memset(fa, 0, sizeof *fa);
-    fa->pub.cur = fa->mem;
-    fa->pub.end = fa->mem + usable;
-    fa->pub.grow = failing_grow;
-}
 
 /* ---------------------------------------------------------------------------------------
  * Layout
