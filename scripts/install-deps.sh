@@ -4,6 +4,7 @@ set -euo pipefail
 packages=(
     build-essential cmake ninja-build pkg-config clang  # toolchains: gcc and clang
     libcmocka-dev                                       # unit tests
+    libpcre2-dev                                        # the language's regular expressions
     python3                                             # end-to-end tests read JSON output
 )
 as_root=()
