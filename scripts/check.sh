@@ -4,6 +4,7 @@
 #   2. clang with AddressSanitizer and UndefinedBehaviorSanitizer (build/check-asan)
 #   3. clang with ThreadSanitizer, on the threaded tests (build/check-tsan)
 #   4. gcc with every bundled plugin linked statically, end-to-end tests (build/check-static)
+#   5. the parser fuzz target (clang, libFuzzer, ASan+UBSan), for a bounded time
 # Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,5 +37,14 @@ cmake --build build/check-static -j "$jobs"
 build/check-static/temblor plugin list | grep -Eq '^string .* \(static\)$' ||
     { echo "the static build does not report the string codec as static" >&2; exit 1; }
 ctest --test-dir build/check-static --output-on-failure -R 'e2e|pdk'
+
+step "fuzz the script parser for ${TEMBLOR_FUZZ_SECONDS:-60} seconds"
+cmake -S . -B build/check-fuzz -G Ninja -DCMAKE_C_COMPILER=clang -DTEMBLOR_WERROR=ON \
+    -DCMAKE_BUILD_TYPE=Debug -DTEMBLOR_SANITIZE=address,undefined -DTEMBLOR_FUZZ=ON
+cmake --build build/check-fuzz -j "$jobs" --target fuzz_script
+mkdir -p build/check-fuzz/corpus
+for f in tests/language/*/script.tremor; do cp "$f" "build/check-fuzz/corpus/$(basename "$(dirname "$f")").tremor"; done
+build/check-fuzz/tests/fuzz/fuzz_script -max_total_time="${TEMBLOR_FUZZ_SECONDS:-60}" -max_len=4096 \
+    -timeout=10 -rss_limit_mb=2048 build/check-fuzz/corpus
 
 step "all checks passed"

@@ -3,8 +3,10 @@
 set -euo pipefail
 packages=(
     build-essential cmake ninja-build pkg-config clang  # toolchains: gcc and clang
+    libclang-rt-14-dev                                  # clang sanitizer and libFuzzer runtimes
     libcmocka-dev                                       # unit tests
     libpcre2-dev                                        # the language's regular expressions
+    liblzma-dev                                         # xz: the benchmark data
     python3                                             # end-to-end tests read JSON output
 )
 as_root=()

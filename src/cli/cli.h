@@ -28,5 +28,7 @@ int tbr_cli_parse_common(int argc, char **argv, tbr_cli_opts *opts);
 
 int tbr_cmd_version(int argc, char **argv);
 int tbr_cmd_plugin(int argc, char **argv);
+int tbr_cmd_check(int argc, char **argv);
+int tbr_cmd_run(int argc, char **argv);
 
 #endif

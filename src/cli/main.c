@@ -11,6 +11,8 @@ static void usage(FILE *out) {
           "commands:\n"
           "  plugin list                 list every plugin found, loaded or refused\n"
           "  plugin inspect NAME|FILE    show a plugin's metadata, options and permissions\n"
+          "  check FILE...               parse and check scripts, report errors with their place\n"
+          "  run FILE.tremor             run a script over JSON lines on stdin, emit to stdout\n"
           "  version                     print the version and plugin ABI\n"
           "  help                        show this help\n"
           "\n"
@@ -55,6 +57,8 @@ int main(int argc, char **argv) {
     }
     if (strcmp(cmd, "version") == 0) return tbr_cmd_version(argc - i, argv + i);
     if (strcmp(cmd, "plugin") == 0) return tbr_cmd_plugin(argc - i, argv + i);
+    if (strcmp(cmd, "check") == 0) return tbr_cmd_check(argc - i, argv + i);
+    if (strcmp(cmd, "run") == 0) return tbr_cmd_run(argc - i, argv + i);
     fprintf(stderr, "temblor: unknown command '%s' (see temblor --help)\n", cmd);
     return TBR_EXIT_USAGE;
 }

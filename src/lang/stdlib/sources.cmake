@@ -1,2 +1,19 @@
 # Sources of the standard library; src/CMakeLists.txt adds them to the runtime.
-set(TBR_STDLIB_SOURCES)
+set(TBR_STDLIB_SOURCES
+  registry.c
+  util.c
+  string.c
+  array.c
+  record.c
+  math.c
+  type.c
+  json.c
+  base64.c
+  re.c
+  integer.c
+  float.c
+  binary.c
+  datetime.c
+  random.c
+  path.c
+)

@@ -1,0 +1,126 @@
+/* cmd_lang.c - `temblor check FILE` and `temblor run FILE` for the language: check compiles
+ * and reports every error with its place; run feeds JSON lines from stdin through a script
+ * and writes what it emits to stdout (until the runtime runs full deployments). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "lang/script.h"
+#include "value/arena.h"
+#include "value/json.h"
+
+static bool ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static tbr_source *load(const char *path) {
+    tbr_source *src = tbr_source_read(path);
+    if (!src) fprintf(stderr, "temblor: cannot read %s: %s\n", path, strerror(errno));
+    return src;
+}
+
+static tbr_script *compile(const char *path, tbr_source **src_out) {
+    tbr_source *src = load(path);
+    if (!src) return NULL;
+    tbr_diags diags;
+    tbr_diags_init(&diags, src);
+    tbr_script *s = tbr_script_compile(src, &diags);
+    if (!s) {
+        tbr_diags_print(&diags, stderr);
+        tbr_source_free(src);
+        src = NULL;
+    }
+    tbr_diags_free(&diags);
+    *src_out = src;
+    return s;
+}
+
+static int unsupported(const char *path) {
+    fprintf(stderr, "temblor: %s: only scripts (.tremor) can be checked or run yet; queries (.trickle) and deployments (.troy) come with the pipeline runtime\n", path);
+    return TBR_EXIT_FAILURE;
+}
+
+int tbr_cmd_check(int argc, char **argv) {
+    if (argc < 2 || (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))) {
+        fputs("usage: temblor check FILE...\n", argc < 2 ? stderr : stdout);
+        return argc < 2 ? TBR_EXIT_USAGE : TBR_EXIT_OK;
+    }
+    int rc = TBR_EXIT_OK;
+    for (int i = 1; i < argc; i++) {
+        if (!ends_with(argv[i], ".tremor")) {
+            rc = unsupported(argv[i]);
+            continue;
+        }
+        tbr_source *src;
+        tbr_script *s = compile(argv[i], &src);
+        if (!s) {
+            rc = TBR_EXIT_FAILURE;
+            continue;
+        }
+        printf("%s: ok\n", argv[i]);
+        tbr_script_free(s);
+        tbr_source_free(src);
+    }
+    return rc;
+}
+
+/* One line of input: {"event": ..., "meta": ...} is not special; every line is the event. */
+static void run_line(tbr_script_instance *inst, tb_arena *arena, char *line, size_t len, size_t lineno) {
+    tb_value event, meta = tb_object();
+    char err[256];
+    if (tbr_json_parse(arena, line, len, &event, err, sizeof err) != TB_OK) {
+        fprintf(stderr, "stdin:%zu: invalid JSON: %s\n", lineno, err);
+        return;
+    }
+    tbr_script_result r;
+    tbr_script_run(inst, arena, &event, &meta, &r);
+    switch (r.outcome) {
+    case TBR_SCRIPT_EMIT:
+        if (r.port && !(r.port_len == 3 && !memcmp(r.port, "out", 3))) {
+            fprintf(stdout, "%.*s: ", (int)r.port_len, r.port);
+        }
+        tbr_json_print(stdout, &r.value, 0);
+        fputc('\n', stdout);
+        break;
+    case TBR_SCRIPT_DROP: break;
+    case TBR_SCRIPT_ERROR: fprintf(stderr, "error: %s\n", r.error); break;
+    }
+}
+
+int tbr_cmd_run(int argc, char **argv) {
+    if (argc != 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs("usage: temblor run FILE.tremor < events.jsonl\n", argc == 2 ? stdout : stderr);
+        return argc == 2 ? TBR_EXIT_OK : TBR_EXIT_USAGE;
+    }
+    if (!ends_with(argv[1], ".tremor")) return unsupported(argv[1]);
+    tbr_source *src;
+    tbr_script *s = compile(argv[1], &src);
+    if (!s) return TBR_EXIT_FAILURE;
+    tbr_script_instance inst;
+    tb_arena *arena = tbr_arena_new(0);
+    int rc = TBR_EXIT_OK;
+    if (!arena || tbr_script_instance_init(&inst, s, 0) != TB_OK) {
+        fprintf(stderr, "temblor: out of memory\n");
+        rc = TBR_EXIT_FAILURE;
+    } else {
+        char *line = NULL;
+        size_t cap = 0, lineno = 0;
+        ssize_t n;
+        while ((n = getline(&line, &cap, stdin)) >= 0) {
+            lineno++;
+            while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
+            if (n == 0) continue;
+            run_line(&inst, arena, line, (size_t)n, lineno);
+            tbr_arena_reset(arena);
+        }
+        free(line);
+        tbr_script_instance_fini(&inst);
+    }
+    tbr_arena_free(arena);
+    tbr_script_free(s);
+    tbr_source_free(src);
+    return rc;
+}
