@@ -44,7 +44,7 @@ extern "C" {
 #define TB_ABI_MAJOR 1
 /* Minor 0: descriptor, components, options, kind vtables, host table, value model.
  * Minor 1: descriptor gains declared permissions and get_extension; host table gains
- *          now_ns. */
+ *          now_ns; operators gain contraflow. */
 #define TB_ABI_MINOR 1
 
 #ifndef TB_TARGET_ABI_MINOR
@@ -923,6 +923,23 @@ typedef struct tb_processor_vtable {
     int(TB_CALL *finish)(void *instance, tb_batch *out);
 } tb_processor_vtable;
 
+/* Contraflow seen by an operator. */
+enum {
+    TB_CF_ACK = 1,           /* delivered */
+    TB_CF_FAIL = 2,          /* failed */
+    TB_CF_CIRCUIT_OPEN = 3,  /* a sink downstream cannot deliver */
+    TB_CF_CIRCUIT_CLOSE = 4  /* it can again */
+};
+
+typedef struct tb_contraflow {
+    uint32_t struct_size;
+    uint32_t kind;           /* TB_CF_* */
+    uint64_t event_id;       /* tb_event.id of the event it concerns (ACK/FAIL) */
+    uint64_t latency_ns;     /* ingest to delivery (ACK/FAIL) */
+    uint32_t port;           /* the output port the event left on */
+    uint32_t reserved;
+} tb_contraflow;
+
 typedef struct tb_operator_vtable {
     uint32_t struct_size;
     uint32_t reserved;
@@ -938,13 +955,21 @@ typedef struct tb_operator_vtable {
     int(TB_CALL *process)(void *instance, uint32_t in_port, tb_batch *in, tb_batch *out);
     /* Optional. Periodic tick (windows, timeouts) at now_ns; may emit into out. */
     int(TB_CALL *tick)(void *instance, uint64_t now_ns, tb_batch *out);
+#if TB_TARGET_ABI_MINOR >= 1
+    /* Since 1.1, optional. What became of events this operator passed on: acknowledged or
+     * failed by their sinks (with the end-to-end latency), or a circuit breaker opening or
+     * closing downstream. For quality-of-service operators (backpressure, percentile).
+     * The instance's thread. */
+    void(TB_CALL *contraflow)(void *instance, const struct tb_contraflow *cf);
+#endif
 } tb_operator_vtable;
 
 /* One thing a plugin provides: a connector, codec, processor or operator, by name. */
 typedef struct tb_component {
     uint32_t struct_size;
     uint32_t kind;             /* TB_KIND_* */
-    const char *name;          /* [a-z0-9_]+, unique per kind across loaded plugins */
+    const char *name;          /* [a-z0-9_]+ or module::name (operators: "grouper::bucket");
+                                  unique per kind across loaded plugins */
     const char *description;   /* one line */
     const tb_option *options;  /* option_count elements, or NULL */
     uint32_t option_count;

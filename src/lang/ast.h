@@ -40,7 +40,8 @@ typedef enum tbr_node_kind {
     N_MATCH,    /* u.match */
     N_FOR,      /* u.match with key/value slots */
     N_PATCH,    /* u.patch */
-    N_MERGE     /* u.bin.a target, u.bin.b source */
+    N_MERGE,    /* u.bin.a target, u.bin.b source */
+    N_AGGR      /* u.call: an aggregate function of a windowed select (aggr, aggr_index) */
 } tbr_node_kind;
 
 typedef enum tbr_op {
@@ -133,6 +134,8 @@ struct tbr_node {
             tbr_user_fn *user;
             tbr_node **args;
             uint32_t argc;
+            const struct tbr_aggr_fn *aggr; /* N_AGGR */
+            uint32_t aggr_index;            /* N_AGGR: its slot in the select's results */
         } call;
         struct {
             tbr_node *target; /* N_PATH rooted at event, $, state or a local */

@@ -413,6 +413,10 @@ int tbr_eval(tbr_eval_env *env, const tbr_node *n, tb_value *out) {
     case N_FOR: return eval_for(env, n, out);
     case N_PATCH: return tbr_eval_patch(env, n, out);
     case N_MERGE: return tbr_eval_merge(env, n, out);
+    case N_AGGR:
+        if (!env->aggr_values) return tbr_eval_fail(env, n->span, "aggregate functions need a window");
+        *out = env->aggr_values[n->u.call.aggr_index];
+        return TBR_EVAL_OK;
     }
     return tbr_eval_fail(env, n->span, "internal error: unknown node");
 }

@@ -32,6 +32,7 @@ typedef struct tbr_eval_env {
     const tb_value *args;    /* the script's arguments */
     const tb_value *group;   /* in a select: the group */
     const tb_value *window;  /* in a select: the window name */
+    const tb_value *aggr_values; /* in a windowed select: the aggregates' results */
     tb_value *locals;        /* the current frame */
     uint32_t nlocals;
     uint64_t *rng_state;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lang/aggr.h"
 #include "lang/eval.h"
 #include "lang/parser.h"
 
@@ -291,6 +292,53 @@ static bool parse_args(tbr_parser *p, nodes *args) {
     return tbr_expect(p, TK_RPAREN, "',' or ')'") != NULL;
 }
 
+/* aggr::..., or std::aggr::... */
+static bool is_aggr_module(const char *m, size_t n) {
+    if (n >= 5 && !memcmp(m, "std::", 5)) m += 5, n -= 5;
+    return n >= 4 && !memcmp(m, "aggr", 4) && (n == 4 || (n > 6 && !memcmp(m + 4, "::", 2)));
+}
+
+/* aggr::stats::count(...): allowed only where a windowed select collects aggregates. */
+static tbr_node *parse_aggr_call(tbr_parser *p, const char *module, size_t mlen, const tbr_token *name, tbr_span span) {
+    const tbr_aggr_fn *fn = tbr_aggr_lookup(module, mlen, name->text, name->len);
+    if (!fn) {
+        tbr_diag *d = tbr_error(p, span, "unknown aggregate function '%.*s'", (int)(span.end - span.start), p->src->text + span.start);
+        if (d) {
+            char known[256];
+            size_t used = 0;
+            const tbr_aggr_fn *a;
+            for (size_t i = 0; (a = tbr_aggr_at(i)) && used < sizeof known; i++)
+                used += (size_t)snprintf(known + used, sizeof known - used, "%saggr::%s::%s", i ? ", " : "", a->module, a->name);
+            tbr_diag_hint(d, "the aggregate functions are %s", known);
+        }
+        return NULL;
+    }
+    if (!p->aggr_sites)
+        return TBR_FAIL(p, span, "aggregate function aggr::%s::%s is only allowed in the target or having clause of a select", fn->module, fn->name);
+    nodes args = {0};
+    if (!parse_args(p, &args)) return NULL;
+    span.end = p->toks.items[p->pos - 1].span.end;
+    if ((int)args.count < fn->min_args || (fn->max_args >= 0 && (int)args.count > fn->max_args))
+        return TBR_FAIL(p, span, "aggr::%s::%s takes %d to %d arguments, found %u", fn->module, fn->name, fn->min_args, fn->max_args, args.count);
+    tbr_node *n = tbr_node_new(p, N_AGGR, span);
+    if (!n) return NULL;
+    n->u.call.aggr = fn;
+    n->u.call.args = args.items;
+    n->u.call.argc = args.count;
+    tbr_aggr_sites *sites = p->aggr_sites;
+    if (sites->count == sites->cap) {
+        uint32_t ncap = sites->cap ? sites->cap * 2 : 8;
+        tbr_node **m = tbr_alloc(p, ncap * sizeof *m);
+        if (!m) return NULL;
+        if (sites->count) memcpy(m, sites->items, sites->count * sizeof *m);
+        sites->items = m;
+        sites->cap = ncap;
+    }
+    n->u.call.aggr_index = sites->count;
+    sites->items[sites->count++] = n;
+    return n;
+}
+
 /* module::...::name( args ): a native function, resolved through `use` aliases. */
 static tbr_node *parse_module_call(tbr_parser *p, const tbr_token *first) {
     char module[256];
@@ -313,6 +361,7 @@ static tbr_node *parse_module_call(tbr_parser *p, const tbr_token *first) {
         last = seg;
     }
     tbr_span span = tbr_span_join(first->span, last->span);
+    if (tbr_at(p, TK_LPAREN) && is_aggr_module(module, mlen)) return parse_aggr_call(p, module, mlen, last, span);
     if (!tbr_at(p, TK_LPAREN))
         return TBR_FAIL(p, span, "'%.*s' is not a value: module constants are not supported, call a function with (...)",
                          (int)(span.end - span.start), p->src->text + span.start);

@@ -63,6 +63,12 @@ const tbr_token *tbr_expect(tbr_parser *p, tbr_tok kind, const char *what) {
     return NULL;
 }
 
+const tbr_token *tbr_expect_name(tbr_parser *p, const char *what) {
+    tbr_tok k = tbr_peek(p)->kind;
+    if (k == TK_IDENT || (k >= TK_KW_FIRST && k <= TK_KW_LAST)) return tbr_next(p);
+    return tbr_expect(p, TK_IDENT, what);
+}
+
 void *tbr_alloc(tbr_parser *p, size_t size) {
     void *m = tb_arena_alloc(p->arena, size ? size : 1, 8);
     if (!m) {

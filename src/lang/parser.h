@@ -11,6 +11,7 @@
 
 #include "lang/ast.h"
 #include "lang/lexer.h"
+#include "plugin/registry.h"
 
 /* A name bound in the current scope. */
 typedef struct tbr_binding {
@@ -44,6 +45,9 @@ typedef struct tbr_parser {
     tbr_extractor **extractors; /* compiled extractors, owned by the script */
     uint32_t nextractors, extractors_cap;
     int depth;            /* nesting, bounded against stack exhaustion */
+    /* in a select's target or having: where aggregate calls are collected (else NULL, and
+     * an aggregate call is an error) */
+    struct tbr_aggr_sites *aggr_sites;
     uint64_t rng_state;   /* for folding (pure functions never use it) */
 } tbr_parser;
 
@@ -63,6 +67,9 @@ const tbr_token *tbr_next(tbr_parser *p);
 bool tbr_accept(tbr_parser *p, tbr_tok kind);
 /* Consumes kind or reports "expected WHAT, found ..." (what: NULL means the kind's name). */
 const tbr_token *tbr_expect(tbr_parser *p, tbr_tok kind, const char *what);
+
+/* Consumes an identifier or a keyword used as a name (connector kinds such as null). */
+const tbr_token *tbr_expect_name(tbr_parser *p, const char *what);
 
 /* Reports an error at span (only the first error of a parse is kept, as later ones are
  * usually consequences). Returns NULL for `return tbr_error(...)` in node parsers. */
@@ -99,6 +106,22 @@ tbr_node *tbr_parse_match(tbr_parser *p, bool mutable_exprs);
 tbr_node *tbr_parse_for(tbr_parser *p, bool mutable_exprs);
 tbr_pattern *tbr_parse_case_pattern(tbr_parser *p);
 tbr_extractor *tbr_parse_test(tbr_parser *p); /* ident EXTRACTOR, after ~ */
+
+/* Aggregate call sites of one select. */
+typedef struct tbr_aggr_sites {
+    tbr_node **items;
+    uint32_t count, cap;
+} tbr_aggr_sites;
+
+/* Parses a script's declarations and expressions into s (its own scope), up to the end of
+ * the source, or, when embedded, up to (not including) the 'end' that closes it. */
+struct tbr_script;
+bool tbr_parse_script_body(tbr_parser *p, struct tbr_script *s, bool embedded);
+
+/* Parses a query's statements into q, up to the end of the source or, when embedded (a troy
+ * pipeline), up to the 'end' that closes it. The query's arena must be the parser's. */
+struct tbr_query;
+bool tbr_parse_query_body(tbr_parser *p, struct tbr_query *q, tbr_registry *reg, bool embedded);
 
 /* Top level (parse_script.c): const, fn, use, expressions. */
 bool tbr_parse_toplevel_decl(tbr_parser *p, bool *handled);

@@ -10,6 +10,48 @@
 #include "value/arena.h"
 #include "value/clone.h"
 
+bool tbr_parse_script_body(tbr_parser *p, tbr_script *s, bool embedded) {
+    /* a script has its own names: save the surrounding file's and start empty */
+    tbr_scope saved_globals = p->globals;
+    tbr_scope *saved_scope = p->scope;
+    memset(&p->globals, 0, sizeof p->globals);
+    tbr_scope top = {0};
+    p->scope = &top;
+    tbr_node **body = NULL;
+    uint32_t count = 0, cap = 0;
+    tbr_tok stop = embedded ? TK_END : TK_EOF;
+    while (!p->failed && !tbr_at(p, stop) && !tbr_at(p, TK_EOF)) {
+        bool handled;
+        if (!tbr_parse_toplevel_decl(p, &handled)) break;
+        if (!handled) {
+            tbr_node *e = tbr_parse_expr(p);
+            if (!e) break;
+            if (count == cap) {
+                cap = cap ? cap * 2 : 16;
+                tbr_node **n = tbr_alloc(p, cap * sizeof *n);
+                if (!n) break;
+                if (count) memcpy(n, body, count * sizeof *n);
+                body = n;
+            }
+            body[count++] = e;
+        }
+        if (!tbr_accept(p, TK_SEMI) && !tbr_at(p, stop) && !tbr_at(p, TK_EOF)) {
+            const tbr_token *t = tbr_peek(p);
+            if (t->kind == TK_END) tbr_error(p, t->span, "unexpected 'end': there is no match, for, fn or patch open here");
+            else tbr_error_expected(p, "';' between expressions");
+        }
+    }
+    if (!p->failed && count == 0) tbr_error(p, tbr_peek(p)->span, "a script needs at least one expression");
+    s->body = body;
+    s->nbody = count;
+    s->nlocals = top.nlocals;
+    free(top.items);
+    free(p->globals.items);
+    p->globals = saved_globals;
+    p->scope = saved_scope;
+    return !p->failed;
+}
+
 tbr_script *tbr_script_compile(const tbr_source *src, tbr_diags *diags) {
     tbr_script *s = calloc(1, sizeof *s);
     if (!s || !(s->arena = tbr_arena_new(0))) {
@@ -18,43 +60,13 @@ tbr_script *tbr_script_compile(const tbr_source *src, tbr_diags *diags) {
     }
     s->src = src;
     tbr_parser p;
-    tbr_scope top = {0};
     tbr_parser_init(&p, src, s->arena, diags);
-    p.scope = &top;
-    tbr_node **body = NULL;
-    uint32_t count = 0, cap = 0;
-    while (!p.failed && !tbr_at(&p, TK_EOF)) {
-        bool handled;
-        if (!tbr_parse_toplevel_decl(&p, &handled)) break;
-        if (!handled) {
-            tbr_node *e = tbr_parse_expr(&p);
-            if (!e) break;
-            if (count == cap) {
-                cap = cap ? cap * 2 : 16;
-                tbr_node **n = tbr_alloc(&p, cap * sizeof *n);
-                if (!n) break;
-                if (count) memcpy(n, body, count * sizeof *n);
-                body = n;
-            }
-            body[count++] = e;
-        }
-        if (!tbr_accept(&p, TK_SEMI) && !tbr_at(&p, TK_EOF)) {
-            const tbr_token *t = tbr_peek(&p);
-            if (t->kind == TK_END) tbr_error(&p, t->span, "unexpected 'end': there is no match, for, fn or patch open here");
-            else tbr_error_expected(&p, "';' between expressions");
-        }
-    }
-    if (!p.failed && count == 0) tbr_error(&p, (tbr_span){0, 0}, "a script needs at least one expression");
-    s->body = body;
-    s->nbody = count;
-    s->nlocals = top.nlocals;
+    bool ok = !p.failed && tbr_parse_script_body(&p, s, false);
     s->extractors = p.extractors;
     s->nextractors = p.nextractors;
     p.extractors = NULL;
-    bool failed = p.failed;
-    free(top.items);
     tbr_parser_fini(&p);
-    if (failed) {
+    if (!ok) {
         tbr_script_free(s);
         return NULL;
     }

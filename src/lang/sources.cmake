@@ -12,4 +12,7 @@ set(TBR_LANG_SOURCES
   eval_match.c
   eval_patch.c
   script.c
+  parse_query.c
+  query_run.c
+  parse_deploy.c
 )

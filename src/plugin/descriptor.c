@@ -65,6 +65,37 @@ static bool valid_name(const char *s, bool allow_dash) {
     return true;
 }
 
+/* A component name: [a-z0-9_]+, optionally in modules separated by "::". */
+static bool valid_component_name(const char *s) {
+    size_t seg = 0, n = 0;
+    if (!s || !*s) return false;
+    for (; s[n]; n++) {
+        char c = s[n];
+        if (c == ':' && s[n + 1] == ':' && seg > 0) {
+            n++;
+            seg = 0;
+            continue;
+        }
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+        if (n >= 2 * MAX_NAME) return false;
+        seg++;
+    }
+    return seg > 0;
+}
+
+/* The smallest vtable a plugin of ABI minor `minor` can have for kind. */
+static size_t vtable_min_size(uint32_t kind, uint16_t minor) {
+    if (kind == TB_KIND_OPERATOR && minor == 0) return offsetof(tb_operator_vtable, contraflow);
+    switch (kind) {
+    case TB_KIND_CONNECTOR: return sizeof(tb_connector_vtable);
+    case TB_KIND_CODEC: return sizeof(tb_codec_vtable);
+    case TB_KIND_PREPROCESSOR:
+    case TB_KIND_POSTPROCESSOR: return sizeof(tb_processor_vtable);
+    case TB_KIND_OPERATOR: return sizeof(tb_operator_vtable);
+    default: return 0;
+    }
+}
+
 static size_t vtable_size(uint32_t kind) {
     switch (kind) {
     case TB_KIND_CONNECTOR: return sizeof(tb_connector_vtable);
@@ -205,18 +236,19 @@ static int copy_component(tbr_plugin *p, tbr_component *c, const tb_component *s
     size_t vsize = vtable_size(c->desc.kind);
     if (!vsize)
         return fail(err, n, "component %u: unknown kind %u: expected 1..5", index, c->desc.kind);
-    if (!valid_name(c->desc.name, false))
-        return fail(err, n, "%s %u has an invalid name '%s': expected [a-z0-9_]+", kname, index,
+    if (!valid_component_name(c->desc.name))
+        return fail(err, n, "%s %u has an invalid name '%s': expected [a-z0-9_]+ or module::name", kname, index,
                     c->desc.name ? c->desc.name : "(null)");
     if (!c->desc.description) c->desc.description = "";
     if (!c->desc.vtable)
         return fail(err, n, "%s '%s': vtable is NULL", kname, c->desc.name);
     uint32_t vs = *(const uint32_t *)c->desc.vtable;
-    /* every vtable member exists since minor 0, so the whole struct must be there */
-    if (vs < vsize || vs > 4 * vsize)
-        return fail(err, n, "%s '%s': vtable struct_size %u is invalid: expected %zu", kname,
-                    c->desc.name, vs, vsize);
-    memcpy(&c->vt, c->desc.vtable, vsize);
+    size_t vmin = vtable_min_size(c->desc.kind, p->desc.abi_minor);
+    if (vs < vmin || vs > 4 * vsize)
+        return fail(err, n, "%s '%s': vtable struct_size %u is invalid: expected %zu for ABI 1.%u",
+                    kname, c->desc.name, vs, vmin, p->desc.abi_minor);
+    /* fields a smaller (older) vtable lacks stay zero: absent optional callbacks */
+    memcpy(&c->vt, c->desc.vtable, vs < vsize ? vs : vsize);
     c->desc.vtable = &c->vt;
     const char *missing = missing_callback(c);
     if (missing)

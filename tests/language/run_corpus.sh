@@ -2,7 +2,10 @@
 # run_corpus.sh TEMBLOR CORPUS_DIR [CASE...]
 #
 # Each case is a directory with one program and its expectations:
-#   script.tremor   the program (queries and deployments join when the runtime runs them)
+#   script.tremor   the program: a script, or
+#   query.trickle   a query, or
+#   deploy.troy     a deployment: checked only (it must pass `temblor check` unless check.txt
+#                   says how it fails), until the runtime runs deployments
 #   in.json         input events, one JSON document per line (may be absent: no input)
 #   out.json        the expected stdout: what is emitted, one line per event, exactly
 #   err.txt         the expected stderr, exactly (runtime errors: the err port); absent: empty
@@ -23,9 +26,9 @@ for dir in "${cases[@]}"; do
     dir=${dir%/}
     name=$(basename "$dir")
     [ -d "$dir" ] || { echo "FAIL $name: no such case"; failed=$((failed + 1)); continue; }
-    program=$(ls "$dir"/script.tremor 2>/dev/null | head -1)
+    program=$(ls "$dir"/script.tremor "$dir"/query.trickle "$dir"/deploy.troy 2>/dev/null | head -1)
     if [ -z "$program" ]; then
-        echo "FAIL $name: no program (script.tremor)"
+        echo "FAIL $name: no program (script.tremor, query.trickle or deploy.troy)"
         failed=$((failed + 1))
         continue
     fi
@@ -44,6 +47,16 @@ for dir in "${cases[@]}"; do
             failed=$((failed + 1))
         else
             passed=$((passed + 1))
+        fi
+        continue
+    fi
+    if [ "${program##*.}" = troy ]; then
+        if (cd "$corpus" && "$temblor" check "$rel") >"$tmp/out" 2>"$tmp/err"; then
+            passed=$((passed + 1))
+        else
+            echo "FAIL $name: check failed"
+            sed 's/^/    /' "$tmp/err" | head -20
+            failed=$((failed + 1))
         fi
         continue
     fi
