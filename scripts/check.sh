@@ -43,7 +43,9 @@ cmake -S . -B build/check-fuzz -G Ninja -DCMAKE_C_COMPILER=clang -DTEMBLOR_WERRO
     -DCMAKE_BUILD_TYPE=Debug -DTEMBLOR_SANITIZE=address,undefined -DTEMBLOR_FUZZ=ON
 cmake --build build/check-fuzz -j "$jobs" --target fuzz_script
 mkdir -p build/check-fuzz/corpus
-for f in tests/language/*/script.tremor; do cp "$f" "build/check-fuzz/corpus/$(basename "$(dirname "$f")").tremor"; done
+for f in tests/language/*/*.tremor tests/language/*/*.trickle tests/language/*/*.troy; do
+    cp "$f" "build/check-fuzz/corpus/$(basename "$(dirname "$f")").${f##*.}"
+done
 build/check-fuzz/tests/fuzz/fuzz_script -max_total_time="${TEMBLOR_FUZZ_SECONDS:-60}" -max_len=4096 \
     -timeout=10 -rss_limit_mb=2048 build/check-fuzz/corpus
 

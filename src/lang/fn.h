@@ -80,5 +80,6 @@ extern const tbr_fn tbr_stdlib_binary[];
 extern const tbr_fn tbr_stdlib_datetime[];
 extern const tbr_fn tbr_stdlib_random[];
 extern const tbr_fn tbr_stdlib_path[];
+extern const tbr_fn tbr_stdlib_nanos[];
 
 #endif

@@ -292,6 +292,8 @@ static bool parse_args(tbr_parser *p, nodes *args) {
     return tbr_expect(p, TK_RPAREN, "',' or ')'") != NULL;
 }
 
+static tbr_node *parse_user_call(tbr_parser *p, const tbr_token *name, tbr_user_fn *fn);
+
 /* aggr::..., or std::aggr::... */
 static bool is_aggr_module(const char *m, size_t n) {
     if (n >= 5 && !memcmp(m, "std::", 5)) m += 5, n -= 5;
@@ -362,6 +364,16 @@ static tbr_node *parse_module_call(tbr_parser *p, const tbr_token *first) {
     }
     tbr_span span = tbr_span_join(first->span, last->span);
     if (tbr_at(p, TK_LPAREN) && is_aggr_module(module, mlen)) return parse_aggr_call(p, module, mlen, last, span);
+    /* a function or constant of a module file, bound as alias::name by `use` */
+    {
+        char qualified[320];
+        int qn = snprintf(qualified, sizeof qualified, "%.*s::%.*s", (int)first->len, first->text, (int)last->len, last->text);
+        tbr_binding *b = first != last && qn > 0 && (size_t)qn < sizeof qualified
+                             ? tbr_scope_find(&p->globals, qualified, (uint32_t)qn)
+                             : NULL;
+        if (b && b->kind == BIND_FN && tbr_at(p, TK_LPAREN)) return parse_user_call(p, first, b->fn);
+        if (b && b->kind == BIND_CONST) return literal(p, span, b->value);
+    }
     if (!tbr_at(p, TK_LPAREN))
         return TBR_FAIL(p, span, "'%.*s' is not a value: module constants are not supported, call a function with (...)",
                          (int)(span.end - span.start), p->src->text + span.start);

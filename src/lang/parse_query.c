@@ -1,5 +1,6 @@
 /* parse_query.c - trickle: define/create of windows, operators, scripts and streams, and
  * select statements, resolved into the query's node graph as they are parsed. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -316,6 +317,26 @@ static bool stream_port(qparser *qp, uint32_t *node, const char **port, bool fro
     if (tbr_accept(p, TK_SLASH)) {
         const tbr_token *pt = tbr_expect(p, TK_IDENT, "a port name after '/'");
         if (!pt || !(*port = cstr(p, pt->text, pt->len))) return false;
+        /* an operator's output ports are known from its plugin: check them now */
+        const tbr_component *c = from && qn->kind == QNODE_OPERATOR && qp->reg
+                                     ? tbr_registry_find(qp->reg, TB_KIND_OPERATOR, qp->q->operators[qn->def].kind)
+                                     : NULL;
+        if (c) {
+            static const char *const defaults[] = {"out", "err", NULL};
+            const char *const *ports = c->vt.op.output_ports ? c->vt.op.output_ports : defaults;
+            char known[256] = "";
+            size_t used = 0;
+            bool found = false;
+            for (size_t i = 0; ports[i]; i++) {
+                found = found || strcmp(ports[i], *port) == 0;
+                if (used < sizeof known) used += (size_t)snprintf(known + used, sizeof known - used, "%s%s", i ? ", " : "", ports[i]);
+            }
+            if (!found) {
+                tbr_diag *d = tbr_error(p, pt->span, "unknown port '%s' of operator '%.*s'", *port, (int)name->len, name->text);
+                tbr_diag_hint(d, "its ports are: %s", known);
+                return false;
+            }
+        }
     }
     return true;
 }

@@ -1,26 +1,143 @@
 /* parse_script.c - the top level of a script: use, const, fn, intrinsic and expressions. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lang/parser.h"
 
-/* use std::string [as s];  binds the alias s (or string) to the module path. */
+/* Reads the module file for segments a::b::c (a/b/c.tremor) from the directory of the
+ * file being parsed, then TREMOR_PATH and TEMBLOR_PATH. The source lives in the arena, so
+ * what is parsed from it lives as long as the script. */
+static tbr_source *find_module(tbr_parser *p, const char *rel, char *tried, size_t tried_size) {
+    char dirs[4096];
+    const char *name = p->src->name;
+    const char *slash = strrchr(name, '/');
+    int n = slash ? snprintf(dirs, sizeof dirs, "%.*s", (int)(slash - name), name) : snprintf(dirs, sizeof dirs, ".");
+    const char *envs[] = {getenv("TREMOR_PATH"), getenv("TEMBLOR_PATH")};
+    for (int i = 0; i < 2; i++)
+        if (envs[i] && *envs[i] && (size_t)n < sizeof dirs) n += snprintf(dirs + n, sizeof dirs - (size_t)n, ":%s", envs[i]);
+    size_t used = 0;
+    tried[0] = '\0';
+    for (char *save = NULL, *dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s.tremor", dir, rel);
+        if (used < tried_size) used += (size_t)snprintf(tried + used, tried_size - used, "%s%s", used ? ", " : "", path);
+        tbr_source *file = tbr_source_read(path);
+        if (!file) continue;
+        /* copy into the arena: the module's tokens and names must live as long as the script */
+        tbr_source *src = tbr_alloc(p, sizeof *src);
+        char *text = tbr_alloc(p, file->len + 1), *pname = tbr_alloc(p, strlen(path) + 1);
+        if (src && text && pname) {
+            memcpy(text, file->text, file->len);
+            strcpy(pname, path);
+            src->text = text;
+            src->len = file->len;
+            src->name = pname;
+        }
+        tbr_source_free(file);
+        return src && text && pname ? src : NULL;
+    }
+    return NULL;
+}
+
+/* Parses module src and binds its functions and constants in p as alias::name. */
+static bool load_module(tbr_parser *p, const tbr_source *src, const char *alias, uint32_t alias_len, tbr_span at) {
+    if (p->module_depth >= 16) {
+        tbr_error(p, at, "modules use each other more than 16 deep (is there a cycle?)");
+        return false;
+    }
+    tbr_diags diags;
+    tbr_diags_init(&diags, src);
+    tbr_parser sub;
+    tbr_parser_init(&sub, src, p->arena, &diags);
+    sub.module_depth = p->module_depth + 1;
+    tbr_scope top = {0};
+    sub.scope = &top;
+    while (!sub.failed && !tbr_at(&sub, TK_EOF)) {
+        bool handled;
+        if (!tbr_parse_toplevel_decl(&sub, &handled)) break;
+        if (!handled) {
+            tbr_error(&sub, tbr_peek(&sub)->span, "a module holds definitions (fn, const, use), not expressions");
+            break;
+        }
+        if (!tbr_accept(&sub, TK_SEMI) && !tbr_at(&sub, TK_EOF)) tbr_error_expected(&sub, "';' between definitions");
+    }
+    bool ok = !sub.failed;
+    if (!ok && diags.count) {
+        char buf[1024];
+        unsigned line, col;
+        tbr_source_position(src, diags.items[0].span.start, &line, &col);
+        snprintf(buf, sizeof buf, "%s:%u:%u: %s", src->name, line, col, diags.items[0].message);
+        tbr_error(p, at, "in module %.*s: %s", (int)alias_len, alias, buf);
+    }
+    for (uint32_t i = 0; ok && i < sub.globals.count; i++) {
+        const tbr_binding *b = &sub.globals.items[i];
+        if (b->kind != BIND_FN && b->kind != BIND_CONST) continue;
+        char *q = tbr_alloc(p, alias_len + 2 + b->len + 1);
+        if (!q) break;
+        memcpy(q, alias, alias_len);
+        memcpy(q + alias_len, "::", 2);
+        memcpy(q + alias_len + 2, b->name, b->len);
+        tbr_binding *nb = tbr_scope_add(p, &p->globals, q, alias_len + 2 + b->len);
+        if (!nb) break;
+        *nb = *b;
+        nb->name = q;
+        nb->len = alias_len + 2 + b->len;
+    }
+    /* the module's compiled extractors belong to the script too */
+    for (uint32_t i = 0; i < sub.nextractors; i++) {
+        if (p->nextractors == p->extractors_cap) {
+            uint32_t ncap = p->extractors_cap ? p->extractors_cap * 2 : 8;
+            tbr_extractor **nx = realloc(p->extractors, ncap * sizeof *nx);
+            if (!nx) {
+                tbr_extractor_free(sub.extractors[i]);
+                continue;
+            }
+            p->extractors = nx;
+            p->extractors_cap = ncap;
+        }
+        p->extractors[p->nextractors++] = sub.extractors[i];
+    }
+    sub.nextractors = 0;
+    free(top.items);
+    tbr_parser_fini(&sub);
+    tbr_diags_free(&diags);
+    return ok && !p->failed;
+}
+
+/* use std::string [as s];  binds the alias s (or string) to the module path. A module that
+ * is not the standard library is a file: use lib::helpers; reads lib/helpers.tremor and
+ * makes its functions and constants available as helpers::name. */
 static bool parse_use(tbr_parser *p) {
     const tbr_token *kw = tbr_next(p);
     const tbr_token *first = tbr_expect(p, TK_IDENT, "a module path after 'use'");
     if (!first) return false;
     const tbr_token *last = first;
+    char rel[1024];
+    size_t rlen = (size_t)snprintf(rel, sizeof rel, "%.*s", (int)first->len, first->text);
     while (tbr_accept(p, TK_COLONCOLON)) {
         if (!(last = tbr_expect(p, TK_IDENT, "a name after '::'"))) return false;
+        if (rlen < sizeof rel) rlen += (size_t)snprintf(rel + rlen, sizeof rel - rlen, "/%.*s", (int)last->len, last->text);
     }
     const tbr_token *alias = last;
     if (tbr_accept(p, TK_AS) && !(alias = tbr_expect(p, TK_IDENT, "a name after 'as'"))) return false;
+    tbr_span at = tbr_span_join(kw->span, last->span);
+    bool std = (first->len == 3 && !memcmp(first->text, "std", 3)) || (first->len == 6 && !memcmp(first->text, "tremor", 6));
+    if (!std) {
+        char tried[2048];
+        const tbr_source *src = find_module(p, rel, tried, sizeof tried);
+        if (!src) {
+            tbr_diag *d = tbr_error(p, at, "module '%.*s' not found", (int)(last->span.end - first->span.start), p->src->text + first->span.start);
+            tbr_diag_hint(d, "looked for %s (set TREMOR_PATH to more directories)", tried);
+            return false;
+        }
+        return load_module(p, src, alias->text, alias->len, at);
+    }
     tbr_binding *b = tbr_scope_add(p, &p->globals, alias->text, alias->len);
     if (!b) return false;
     b->kind = BIND_MODULE;
     b->target = p->src->text + first->span.start;
     b->target_len = last->span.end - first->span.start;
-    (void)kw;
     return true;
 }
 

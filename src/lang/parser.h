@@ -45,6 +45,7 @@ typedef struct tbr_parser {
     tbr_extractor **extractors; /* compiled extractors, owned by the script */
     uint32_t nextractors, extractors_cap;
     int depth;            /* nesting, bounded against stack exhaustion */
+    int module_depth;     /* modules using modules, bounded against cycles */
     /* in a select's target or having: where aggregate calls are collected (else NULL, and
      * an aggregate call is an error) */
     struct tbr_aggr_sites *aggr_sites;

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Output goes through a sink so the arena buffer and stdio share one writer. */
@@ -68,7 +69,11 @@ static void write_value(sink *s, const tb_value *v, int indent, int depth) {
         if (!isfinite(v->as.f)) {
             puts_(s, "null"); /* JSON has no NaN or infinity */
         } else {
-            snprintf(num, sizeof num, "%.17g", v->as.f);
+            /* the shortest text that reads back as the same double */
+            for (int digits = 15; digits <= 17; digits++) {
+                snprintf(num, sizeof num, "%.*g", digits, v->as.f);
+                if (strtod(num, NULL) == v->as.f) break;
+            }
             /* keep it a float on the way back in */
             if (!strpbrk(num, ".eE")) strcat(num, ".0");
             puts_(s, num);

@@ -52,7 +52,11 @@ run 0 "$temblor" plugin list
 expect "$out" '^string +0\.1\.0 +1\.1 +codec string ' "list shows the string codec"
 expect "$out" '^separate +0\.1\.0 +1\.1 +preprocessor separate ' "list shows separate"
 expect "$out" '^null +0\.1\.0 +1\.1 +connector null ' "list shows null"
-expect "$out" '^3 loaded, 0 refused$' "list counts"
+expect "$out" '^passthrough +0\.1\.0 +1\.1 +operator passthrough ' "list shows passthrough"
+expect "$out" '^generic +0\.1\.0 +1\.1 +operator generic::batch, operator generic::counter ' "list shows generic"
+expect "$out" '^grouper +0\.1\.0 +1\.1 +operator grouper::bucket ' "list shows grouper"
+expect "$out" '^qos +0\.1\.0 +1\.1 +operator qos::backpressure, operator qos::percentile, operator qos::roundrobin ' "list shows qos"
+expect "$out" '^7 loaded, 0 refused$' "list counts"
 
 run 0 "$temblor" plugin inspect separate
 expect "$out" '^preprocessor separate: splits a byte stream' "inspect names the component"
@@ -63,6 +67,10 @@ run 0 "$temblor" plugin inspect string --json
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["name"]=="string" and d["components"][0]["kind"]=="codec", d' "$out" \
     && passed=$((passed + 1)) || { echo "FAIL: inspect --json is not the expected JSON"; failed=$((failed + 1)); }
 
+run 0 "$temblor" plugin inspect qos
+expect "$out" '^operator qos::roundrobin: distributes events over its outputs' "inspect names an operator"
+expect "$out" '^  timeout +uint +\(required\) +nanoseconds a delivery may take' "inspect shows operator options"
+
 run 1 "$temblor" plugin inspect no_such_plugin && expect "$err" "no plugin named 'no_such_plugin'" "inspect unknown name"
 
 # The broken plugins: listed as refused with their reasons; the good ones still load.
@@ -71,7 +79,7 @@ expect "$out" '^probe +1\.2\.3 +1\.1 +codec probe ' "probe loads beside broken p
 expect "$out" '^probe_old +1\.2\.3 +1\.0 ' "older minor plugin loads"
 expect "$out" 'abi_major\.so: ABI major mismatch: built for ABI 2\.0, this runtime provides ABI 1\.1$' "major refusal listed"
 expect "$out" 'missing_dependency\.so: cannot load: libtb_gone\.so: cannot open shared object file' "dependency refusal listed"
-expect "$out" '^7 loaded, 14 refused$' "list counts with broken plugins"
+expect "$out" '^11 loaded, 14 refused$' "list counts with broken plugins"
 
 run 0 env TEMBLOR_PLUGIN_PATH="$broken_dir" "$temblor" plugin list --json
 python3 - "$out" <<'PY' && passed=$((passed + 1)) || { echo "FAIL: list --json"; failed=$((failed + 1)); }
@@ -79,7 +87,7 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 loaded = [p for p in d if p["status"] == "loaded"]
 refused = [p for p in d if p["status"] == "refused"]
-assert len(loaded) == 7 and len(refused) == 14, (len(loaded), len(refused))
+assert len(loaded) == 11 and len(refused) == 14, (len(loaded), len(refused))
 assert all(r["reason"].startswith(r["path"] + ": ") for r in refused)
 PY
 

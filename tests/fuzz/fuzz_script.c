@@ -1,12 +1,15 @@
 /*
- * fuzz_script.c - libFuzzer target: any bytes as a tremor-script must either compile or be
- * refused with a diagnostic, and a compiled script must run on a sample event without a
- * crash, a leak or undefined behaviour (the sanitizers watch).
+ * fuzz_script.c - libFuzzer target for the three languages: any bytes, read as a
+ * tremor-script, a trickle query and a troy deployment, must either compile or be refused
+ * with a diagnostic; a compiled script or query must run on a sample event without a crash,
+ * a leak or undefined behaviour (the sanitizers watch).
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "lang/deploy.h"
+#include "lang/query.h"
 #include "lang/script.h"
 #include "value/arena.h"
 #include "value/json.h"
@@ -42,6 +45,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         tbr_arena_free(arena);
         tbr_script_free(s);
     }
+    tbr_diags_free(&diags);
+
+    /* the same bytes as a query: compile, and run a few events through it */
+    tbr_diags_init(&diags, src);
+    tbr_query *q = tbr_query_compile(src, NULL, &diags);
+    if (q) {
+        char err[256];
+        tbr_pipeline *pl = tbr_pipeline_new(q, NULL, err, sizeof err);
+        tb_arena *arena = tbr_arena_new(0);
+        if (pl && arena) {
+            tbr_pipeline_out out = {0};
+            for (int i = 0; i < 4; i++) {
+                tb_event ev = {0};
+                char jerr[64];
+                if (tbr_json_parse(arena, "{\"a\":1,\"b\":[1,2]}", 17, &ev.data, jerr, sizeof jerr) != TB_OK) break;
+                ev.meta = tb_object();
+                ev.ingest_ns = (uint64_t)i * 1000000000u;
+                tbr_pipeline_push(pl, "in", &ev, arena, &out);
+                tbr_pipeline_tick(pl, ev.ingest_ns, arena, &out);
+                out.count = 0;
+                tbr_arena_reset(arena);
+            }
+            tbr_pipeline_out_free(&out);
+        }
+        tbr_arena_free(arena);
+        tbr_pipeline_free(pl);
+        tbr_query_free(q);
+    }
+    tbr_diags_free(&diags);
+
+    /* and as a deployment */
+    tbr_diags_init(&diags, src);
+    tbr_deployment_free(tbr_deployment_compile(src, NULL, &diags));
     tbr_diags_free(&diags);
     tbr_source_free(src);
     return 0;

@@ -18,7 +18,7 @@ static const tbr_fn *const tables[] = {
     tbr_stdlib_string,  tbr_stdlib_array,  tbr_stdlib_record,  tbr_stdlib_math,
     tbr_stdlib_type,    tbr_stdlib_json,   tbr_stdlib_base64,  tbr_stdlib_re,
     tbr_stdlib_integer, tbr_stdlib_float,  tbr_stdlib_binary,  tbr_stdlib_datetime,
-    tbr_stdlib_random,  tbr_stdlib_path,
+    tbr_stdlib_random,  tbr_stdlib_path,   tbr_stdlib_nanos,
 };
 #define TABLE_COUNT (sizeof tables / sizeof tables[0])
 

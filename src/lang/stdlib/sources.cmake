@@ -16,4 +16,5 @@ set(TBR_STDLIB_SOURCES
   datetime.c
   random.c
   path.c
+  nanos.c
 )
