@@ -2,6 +2,8 @@
  * code inside their #{...} interpolations. */
 #include "lang/lexer.h"
 
+#include "value/utf8.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -230,21 +232,6 @@ static int hexval(char c) {
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
-static size_t put_utf8(char *o, uint32_t cp) {
-    if (cp < 0x80) return o[0] = (char)cp, 1;
-    if (cp < 0x800) return o[0] = (char)(0xC0 | (cp >> 6)), o[1] = (char)(0x80 | (cp & 0x3F)), 2;
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
 
 /* Lexes string text up to the closing quote(s) or an interpolation, as STR_PART tokens. */
 static void lex_string_text(lexer *lx, bool heredoc) {
@@ -317,7 +304,7 @@ static void lex_string_text(lexer *lx, bool heredoc) {
                     }
                 }
                 if (cp >= 0xD800 && cp <= 0xDFFF) return error(lx, esc, lx->pos, "invalid \\u escape: unpaired surrogate");
-                n += put_utf8(out + n, cp);
+                n += tbr_utf8_put(out + n, cp);
                 break;
             }
             default: return error(lx, esc, lx->pos, "invalid escape '\\%.1s' in string", &s[esc + 1]);

@@ -1,5 +1,6 @@
 /* json_read.c - JSON text into tb_value (recursive descent, depth-limited). */
 #include "value/json.h"
+#include "value/utf8.h"
 
 #include <errno.h>
 #include <math.h>
@@ -84,49 +85,7 @@ static int hex4(reader *r, const char *at, uint32_t *out) {
     return TB_OK;
 }
 
-static size_t put_utf8(char *o, uint32_t cp) {
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
 
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 if invalid. */
-static size_t utf8_seq(const unsigned char *p, const unsigned char *end) {
-    unsigned char c = p[0];
-    size_t n;
-    uint32_t cp;
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF) n = 2, cp = c & 0x1F;
-    else if (c >= 0xE0 && c <= 0xEF) n = 3, cp = c & 0x0F;
-    else if (c >= 0xF0 && c <= 0xF4) n = 4, cp = c & 0x07;
-    else return 0;
-    if ((size_t)(end - p) < n) return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-        (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-        return 0;
-    return n;
-}
 
 /* Parses the string whose opening quote is at r->p. */
 static int parse_string(reader *r, const char **out, uint32_t *out_len) {
@@ -148,7 +107,7 @@ static int parse_string(reader *r, const char **out, uint32_t *out_len) {
         } else if (c < 0x80) {
             r->p++;
         } else {
-            size_t n = utf8_seq((const unsigned char *)r->p, (const unsigned char *)r->end);
+            size_t n = tbr_utf8_seq((const unsigned char *)r->p, (const unsigned char *)r->end);
             if (!n) return fail_at(r, r->p, "invalid UTF-8 in string");
             r->p += n;
         }
@@ -196,7 +155,7 @@ static int parse_string(reader *r, const char **out, uint32_t *out_len) {
             } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
                 return fail_at(r, esc, "unpaired low surrogate");
             }
-            o += put_utf8(o, cp);
+            o += tbr_utf8_put(o, cp);
             break;
         }
         default: return fail_at(r, esc, "invalid escape '\\%c'", q[-1]);

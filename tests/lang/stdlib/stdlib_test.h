@@ -20,6 +20,7 @@
 #include "lang/fn.h"
 #include "value/arena.h"
 #include "value/json.h"
+#include "value_same.h"
 
 typedef struct fx {
     tb_arena *arena;
@@ -89,35 +90,8 @@ static inline int call_j(fx *f, const char *qualified, const char *args_json, tb
     return call_n(f, qualified, a.as.items, a.len, out);
 }
 
-/* Strict equality: same types, exact numbers (NaN equal to NaN), same bytes, same items,
- * same members in the same order. */
-static inline bool same_value(const tb_value *a, const tb_value *b) {
-    if (a->type != b->type) return false;
-    switch (a->type) {
-    case TB_NULL: return true;
-    case TB_BOOL: return a->as.b == b->as.b;
-    case TB_I64: return a->as.i == b->as.i;
-    case TB_U64: return a->as.u == b->as.u;
-    case TB_F64: return a->as.f == b->as.f || (isnan(a->as.f) && isnan(b->as.f));
-    case TB_STRING:
-    case TB_BYTES:
-        return a->len == b->len && (a->len == 0 || memcmp(a->as.s, b->as.s, a->len) == 0);
-    case TB_ARRAY:
-        if (a->len != b->len) return false;
-        for (uint32_t i = 0; i < a->len; i++)
-            if (!same_value(&a->as.items[i], &b->as.items[i])) return false;
-        return true;
-    case TB_OBJECT:
-        if (a->len != b->len) return false;
-        for (uint32_t i = 0; i < a->len; i++) {
-            const tb_member *x = &a->as.members[i], *y = &b->as.members[i];
-            if (x->key_len != y->key_len || memcmp(x->key, y->key, x->key_len) != 0) return false;
-            if (!same_value(&x->value, &y->value)) return false;
-        }
-        return true;
-    default: return false;
-    }
-}
+/* Strict equality from tests/support. */
+#define same_value tb_test_same_value
 
 /* JSON text of v for messages (bytes show as arrays; types are lost, so messages also
  * name the type). */
