@@ -91,29 +91,10 @@ static int push(dissect_state *st, dcmd c) {
 
 /* A delimiter: pattern[at..at+n) with its escapes decoded. */
 static int push_delim(dissect_state *st, const char *pattern, size_t at, size_t n, char *err, size_t err_size) {
-    char *s = malloc(n + 1);
-    size_t len = 0;
-    if (!s) return TB_ENOMEM;
-    for (size_t i = at; i < at + n; i++) {
-        char c = pattern[i];
-        if (c == '\\') {
-            if (i + 1 >= at + n) {
-                free(s);
-                return tbr_extract_fail(err, err_size, "dissect: unterminated escape at offset %zu", i);
-            }
-            char e = pattern[++i];
-            switch (e) {
-            case '\\': c = '\\'; break;
-            case 'n': c = '\n'; break;
-            case 't': c = '\t'; break;
-            case 'r': c = '\r'; break;
-            default:
-                free(s);
-                return tbr_extract_fail(err, err_size, "dissect: invalid escape sequence '\\%c' at offset %zu", e, i - 1);
-            }
-        }
-        s[len++] = c;
-    }
+    char *s;
+    size_t len;
+    int rc = tbr_extract_unescape("dissect", pattern, at, n, &s, &len, err, err_size);
+    if (rc) return rc;
     return push(st, (dcmd){D_DELIM, T_STRING, false, false, false, -1, s, len});
 }
 

@@ -123,3 +123,34 @@ void tbr_extractor_free(tbr_extractor *x) {
     x->kind->destroy(x->state);
     free(x);
 }
+
+int tbr_extract_unescape(const char *kind, const char *pattern, size_t at, size_t n, char **out, size_t *out_len,
+                         char *err, size_t err_size) {
+    char *s = malloc(n + 1);
+    size_t len = 0;
+    if (!s) return TB_ENOMEM;
+    for (size_t i = at; i < at + n; i++) {
+        char c = pattern[i];
+        if (c == '\\') {
+            if (i + 1 >= at + n) {
+                free(s);
+                return tbr_extract_fail(err, err_size, "%s: unterminated escape at offset %zu", kind, i);
+            }
+            char e = pattern[++i];
+            switch (e) {
+            case '\\': c = '\\'; break;
+            case 'n': c = '\n'; break;
+            case 't': c = '\t'; break;
+            case 'r': c = '\r'; break;
+            default:
+                free(s);
+                return tbr_extract_fail(err, err_size, "%s: invalid escape sequence '\\%c' at offset %zu", kind, e, i - 1);
+            }
+        }
+        s[len++] = c;
+    }
+    s[len] = '\0';
+    *out = s;
+    *out_len = len;
+    return TB_OK;
+}

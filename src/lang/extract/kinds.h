@@ -51,6 +51,12 @@ extern const tbr_extract_kind tbr_extract_grok;
  * returns TB_EINVAL, so a compile can `return tbr_extract_fail(...)`. */
 int tbr_extract_fail(char *err, size_t err_size, const char *fmt, ...) TBR_EXTRACT_PRINTF(3, 4);
 
+/* Decodes the escapes (\\ \n \t \r) of pattern[at..at+n) into a new malloc'd string, as
+ * the kv and dissect patterns write separators. Returns TB_OK with *out and *out_len, TB_ENOMEM,
+ * or TB_EINVAL with "kind: ... at offset N" in err. */
+int tbr_extract_unescape(const char *kind, const char *pattern, size_t at, size_t n, char **out, size_t *out_len,
+                         char *err, size_t err_size);
+
 /* An empty record whose storage already holds cap members, so filling it up to cap
  * allocates nothing more. false when out of memory. */
 bool tbr_extract_record(tb_arena *arena, tb_value *obj, uint32_t cap);

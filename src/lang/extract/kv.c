@@ -61,29 +61,10 @@ static const char *find(const char *s, size_t n, const char *needle, size_t m) {
 
 /* Decodes the escapes of pattern[at..at+n) into a new separator. */
 static int add_sep(kv_seps *seps, const char *pattern, size_t at, size_t n, char *err, size_t err_size) {
-    char *s = malloc(n);
-    size_t len = 0;
-    if (!s) return TB_ENOMEM;
-    for (size_t i = at; i < at + n; i++) {
-        char c = pattern[i];
-        if (c == '\\') {
-            if (i + 1 >= at + n) {
-                free(s);
-                return tbr_extract_fail(err, err_size, "kv: unterminated escape at offset %zu", i);
-            }
-            char e = pattern[++i];
-            switch (e) {
-            case '\\': c = '\\'; break;
-            case 'n': c = '\n'; break;
-            case 't': c = '\t'; break;
-            case 'r': c = '\r'; break;
-            default:
-                free(s);
-                return tbr_extract_fail(err, err_size, "kv: invalid escape sequence '\\%c' at offset %zu", e, i - 1);
-            }
-        }
-        s[len++] = c;
-    }
+    char *s;
+    size_t len;
+    int rc = tbr_extract_unescape("kv", pattern, at, n, &s, &len, err, err_size);
+    if (rc) return rc;
     kv_sep *v = realloc(seps->v, (seps->n + 1) * sizeof *v);
     if (!v) {
         free(s);
