@@ -94,6 +94,7 @@ typedef struct tbr_flow_def {
     tbr_connect *connects;
     uint32_t nconnects;
     tbr_span span;
+    bool imported;        /* from a module: checked there, against its own source */
 } tbr_flow_def;
 
 typedef struct tbr_deploy_stmt {

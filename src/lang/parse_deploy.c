@@ -152,6 +152,27 @@ static bool define_pipeline(dparser *dp, tbr_pipeline_def **arr, uint32_t *count
     return tbr_expect(p, TK_END, "'end' to close the pipeline") != NULL;
 }
 
+/* name or module::name (a definition from a used module), as one string in the arena. */
+static bool qualified_name(tbr_parser *p, const char **out, uint32_t *out_len) {
+    const tbr_token *first = tbr_expect(p, TK_IDENT, "the definition's name");
+    if (!first) return false;
+    const tbr_token *last = first;
+    while (tbr_accept(p, TK_COLONCOLON))
+        if (!(last = tbr_expect(p, TK_IDENT, "a name after '::'"))) return false;
+    if (first == last) {
+        *out = first->text;
+        *out_len = first->len;
+        return true;
+    }
+    /* alias::name, written without spaces whatever the source had */
+    char buf[256];
+    int n = snprintf(buf, sizeof buf, "%.*s::%.*s", (int)first->len, first->text, (int)last->len, last->text);
+    if (n < 0 || (size_t)n >= sizeof buf) return (tbr_error(p, first->span, "name too long"), false);
+    *out = cstr(p, buf, (size_t)n);
+    *out_len = (uint32_t)n;
+    return *out != NULL;
+}
+
 /* create connector|pipeline NAME [from DEF] [with ... end] */
 static bool create(dparser *dp, tbr_flow_def *f) {
     tbr_parser *p = dp->p;
@@ -176,16 +197,7 @@ static bool create(dparser *dp, tbr_flow_def *f) {
     c->name = c->def = name->text;
     c->name_len = c->def_len = name->len;
     c->span = name->span;
-    if (tbr_accept(p, TK_FROM)) {
-        const tbr_token *def = tbr_expect(p, TK_IDENT, "the definition's name");
-        if (!def) return false;
-        /* module paths (mod::def) name definitions of used modules */
-        const tbr_token *last = def;
-        while (tbr_accept(p, TK_COLONCOLON))
-            if (!(last = tbr_expect(p, TK_IDENT, "a name after '::'"))) return false;
-        c->def = last->text;
-        c->def_len = last->len;
-    }
+    if (tbr_accept(p, TK_FROM) && !qualified_name(p, &c->def, &c->def_len)) return false;
     return parse_with(p, &c->with);
 }
 
@@ -226,18 +238,35 @@ static bool connect(dparser *dp, tbr_flow_def *f) {
     return true;
 }
 
-static bool use_stmt(tbr_parser *p) {
+static bool parse_module(dparser *dp, const tbr_source *src, const char *alias, uint32_t alias_len, tbr_span at);
+static bool check_flow(dparser *dp, const tbr_flow_def *f);
+
+/* use path [as alias]: the standard library is built in; anything else is a module file
+ * (lib/defs.troy) whose definitions become alias::name. */
+static bool use_stmt(dparser *dp) {
+    tbr_parser *p = dp->p;
     const tbr_token *kw = tbr_next(p);
     const tbr_token *first = tbr_expect(p, TK_IDENT, "a module path");
     if (!first) return false;
     const tbr_token *last = first;
-    while (tbr_accept(p, TK_COLONCOLON))
+    char rel[1024];
+    size_t rlen = (size_t)snprintf(rel, sizeof rel, "%.*s", (int)first->len, first->text);
+    while (tbr_accept(p, TK_COLONCOLON)) {
         if (!(last = tbr_expect(p, TK_IDENT, "a name after '::'"))) return false;
-    if (tbr_accept(p, TK_AS) && !tbr_expect(p, TK_IDENT, "an alias")) return false;
-    /* the standard library is built in; other modules come from files */
+        if (rlen < sizeof rel) rlen += (size_t)snprintf(rel + rlen, sizeof rel - rlen, "/%.*s", (int)last->len, last->text);
+    }
+    const tbr_token *alias = last;
+    if (tbr_accept(p, TK_AS) && !(alias = tbr_expect(p, TK_IDENT, "an alias"))) return false;
     if (same(first->text, first->len, "std", 3) || same(first->text, first->len, "tremor", 6)) return true;
-    tbr_error(p, tbr_span_join(kw->span, last->span), "troy modules from files are not supported yet: define the connectors and pipelines in this file");
-    return false;
+    tbr_span at = tbr_span_join(kw->span, last->span);
+    char tried[2048];
+    const tbr_source *src = tbr_find_module(p, rel, ".troy", tried, sizeof tried);
+    if (!src) {
+        tbr_diag *d = tbr_error(p, at, "module '%.*s' not found", (int)(last->span.end - first->span.start), p->src->text + first->span.start);
+        tbr_diag_hint(d, "looked for %s (set TREMOR_PATH to more directories)", tried);
+        return false;
+    }
+    return parse_module(dp, src, alias->text, alias->len, at);
 }
 
 /* define flow NAME [args ...] flow STMTS end */
@@ -270,7 +299,7 @@ static bool define_flow(dparser *dp) {
         } else if (t->kind == TK_CONNECT) {
             ok = connect(dp, f);
         } else if (t->kind == TK_USE) {
-            ok = use_stmt(p);
+            ok = use_stmt(dp);
         } else {
             ok = (tbr_error_expected(p, "define, create, connect, use or 'end'"), false);
         }
@@ -292,13 +321,105 @@ static bool deploy(dparser *dp) {
     s->name = s->flow = name->text;
     s->name_len = s->flow_len = name->len;
     s->span = name->span;
-    if (tbr_accept(p, TK_FROM)) {
-        const tbr_token *def = tbr_expect(p, TK_IDENT, "the flow definition's name");
-        if (!def) return false;
-        s->flow = def->text;
-        s->flow_len = def->len;
-    }
+    if (tbr_accept(p, TK_FROM) && !qualified_name(p, &s->flow, &s->flow_len)) return false;
     return parse_with(p, &s->with);
+}
+
+static const char *qualify(tbr_parser *p, const char *alias, uint32_t alias_len, const char *name, uint32_t len, uint32_t *out_len) {
+    char *q = tbr_alloc(p, alias_len + 2 + len + 1);
+    if (!q) return NULL;
+    memcpy(q, alias, alias_len);
+    memcpy(q + alias_len, "::", 2);
+    memcpy(q + alias_len + 2, name, len);
+    *out_len = alias_len + 2 + len;
+    return q;
+}
+
+/* Parses a module's definitions and adds them to the deployment as alias::name. */
+static bool parse_module(dparser *dp, const tbr_source *src, const char *alias, uint32_t alias_len, tbr_span at) {
+    tbr_parser *p = dp->p;
+    if (p->module_depth >= 16) return (tbr_error(p, at, "modules use each other more than 16 deep (is there a cycle?)"), false);
+    tbr_diags diags;
+    tbr_diags_init(&diags, src);
+    tbr_parser sub;
+    tbr_parser_init(&sub, src, p->arena, &diags);
+    sub.module_depth = p->module_depth + 1;
+    tbr_scope top = {0};
+    sub.scope = &top;
+    tbr_deployment mod = {0};
+    mod.src = src;
+    mod.arena = p->arena;
+    dparser mp = {&sub, &mod, dp->reg};
+    while (!sub.failed && !tbr_at(&sub, TK_EOF)) {
+        const tbr_token *t = tbr_peek(&sub);
+        bool ok;
+        if (t->kind == TK_DEFINE) {
+            tbr_next(&sub);
+            if (tbr_at(&sub, TK_FLOW)) ok = define_flow(&mp);
+            else if (tbr_at(&sub, TK_CONNECTOR)) ok = define_connector(&mp, &mod.connectors, &mod.nconnectors);
+            else if (tbr_at(&sub, TK_PIPELINE)) ok = define_pipeline(&mp, &mod.pipelines, &mod.npipelines);
+            else ok = (tbr_error_expected(&sub, "flow, connector or pipeline after 'define'"), false);
+        } else if (t->kind == TK_USE) {
+            ok = use_stmt(&mp);
+        } else {
+            ok = (tbr_error(&sub, t->span, "a module holds definitions (define connector, pipeline or flow) and use, nothing else"), false);
+        }
+        if (ok && !tbr_accept(&sub, TK_SEMI) && !tbr_at(&sub, TK_EOF)) tbr_error_expected(&sub, "';' after the statement");
+    }
+    /* the module's flows are checked here, where names and places are the module's own */
+    for (uint32_t i = 0; !sub.failed && i < mod.nflows; i++) check_flow(&mp, &mod.flows[i]);
+    bool ok = !sub.failed;
+    if (!ok && diags.count) {
+        unsigned line, col;
+        tbr_source_position(src, diags.items[0].span.start, &line, &col);
+        tbr_error(p, at, "in module %.*s: %s:%u:%u: %s", (int)alias_len, alias, src->name, line, col, diags.items[0].message);
+    }
+    /* definitions become alias::name; a module flow's creates of module-level definitions
+     * follow them */
+    for (uint32_t i = 0; ok && i < mod.nconnectors; i++) {
+        tbr_connector_def *c = append(p, (void **)&dp->d->connectors, &dp->d->nconnectors, sizeof *c);
+        if (!c) break;
+        *c = mod.connectors[i];
+        c->name = qualify(p, alias, alias_len, c->name, c->name_len, &c->name_len);
+    }
+    for (uint32_t i = 0; ok && i < mod.npipelines; i++) {
+        tbr_pipeline_def *pd = append(p, (void **)&dp->d->pipelines, &dp->d->npipelines, sizeof *pd);
+        if (!pd) break;
+        *pd = mod.pipelines[i];
+        pd->name = qualify(p, alias, alias_len, pd->name, pd->name_len, &pd->name_len);
+    }
+    for (uint32_t i = 0; ok && i < mod.nflows; i++) {
+        tbr_flow_def *f = append(p, (void **)&dp->d->flows, &dp->d->nflows, sizeof *f);
+        if (!f) break;
+        *f = mod.flows[i];
+        f->imported = true;
+        f->name = qualify(p, alias, alias_len, f->name, f->name_len, &f->name_len);
+        for (uint32_t k = 0; k < f->ncreates; k++) {
+            tbr_create *c = &f->creates[k];
+            bool local = false;
+            for (uint32_t j = 0; j < f->nconnectors && !c->pipeline; j++) local |= same(f->connectors[j].name, f->connectors[j].name_len, c->def, c->def_len);
+            for (uint32_t j = 0; j < f->npipelines && c->pipeline; j++) local |= same(f->pipelines[j].name, f->pipelines[j].name_len, c->def, c->def_len);
+            if (!local) c->def = qualify(p, alias, alias_len, c->def, c->def_len, &c->def_len);
+        }
+    }
+    for (uint32_t i = 0; i < sub.nextractors; i++) {
+        if (p->nextractors == p->extractors_cap) {
+            uint32_t ncap = p->extractors_cap ? p->extractors_cap * 2 : 8;
+            tbr_extractor **nx = realloc(p->extractors, ncap * sizeof *nx);
+            if (!nx) {
+                tbr_extractor_free(sub.extractors[i]);
+                continue;
+            }
+            p->extractors = nx;
+            p->extractors_cap = ncap;
+        }
+        p->extractors[p->nextractors++] = sub.extractors[i];
+    }
+    sub.nextractors = 0;
+    free(top.items);
+    tbr_parser_fini(&sub);
+    tbr_diags_free(&diags);
+    return ok && !p->failed;
 }
 
 /* --- evaluation of with clauses and arguments ------------------------------------------------------ */
@@ -559,7 +680,7 @@ tbr_deployment *tbr_deployment_compile(const tbr_source *src, tbr_registry *reg,
         } else if (t->kind == TK_DEPLOY) {
             ok = deploy(&dp);
         } else if (t->kind == TK_USE) {
-            ok = use_stmt(&p);
+            ok = use_stmt(&dp);
         } else {
             ok = (tbr_error_expected(&p, "define, deploy or use"), false);
         }
@@ -575,7 +696,8 @@ tbr_deployment *tbr_deployment_compile(const tbr_source *src, tbr_registry *reg,
             ok = false;
         }
     }
-    for (uint32_t i = 0; ok && i < d->nflows; i++) ok = check_flow(&dp, &d->flows[i]);
+    for (uint32_t i = 0; ok && i < d->nflows; i++)
+        if (!d->flows[i].imported) ok = check_flow(&dp, &d->flows[i]);
     if (ok && !p.failed && d->ndeploys == 0) tbr_error(&p, tbr_peek(&p)->span, "nothing is deployed: add deploy flow NAME;");
     ok = ok && !p.failed;
     d->extractors = p.extractors;

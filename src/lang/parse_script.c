@@ -5,41 +5,6 @@
 
 #include "lang/parser.h"
 
-/* Reads the module file for segments a::b::c (a/b/c.tremor) from the directory of the
- * file being parsed, then TREMOR_PATH and TEMBLOR_PATH. The source lives in the arena, so
- * what is parsed from it lives as long as the script. */
-static tbr_source *find_module(tbr_parser *p, const char *rel, char *tried, size_t tried_size) {
-    char dirs[4096];
-    const char *name = p->src->name;
-    const char *slash = strrchr(name, '/');
-    int n = slash ? snprintf(dirs, sizeof dirs, "%.*s", (int)(slash - name), name) : snprintf(dirs, sizeof dirs, ".");
-    const char *envs[] = {getenv("TREMOR_PATH"), getenv("TEMBLOR_PATH")};
-    for (int i = 0; i < 2; i++)
-        if (envs[i] && *envs[i] && (size_t)n < sizeof dirs) n += snprintf(dirs + n, sizeof dirs - (size_t)n, ":%s", envs[i]);
-    size_t used = 0;
-    tried[0] = '\0';
-    for (char *save = NULL, *dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s.tremor", dir, rel);
-        if (used < tried_size) used += (size_t)snprintf(tried + used, tried_size - used, "%s%s", used ? ", " : "", path);
-        tbr_source *file = tbr_source_read(path);
-        if (!file) continue;
-        /* copy into the arena: the module's tokens and names must live as long as the script */
-        tbr_source *src = tbr_alloc(p, sizeof *src);
-        char *text = tbr_alloc(p, file->len + 1), *pname = tbr_alloc(p, strlen(path) + 1);
-        if (src && text && pname) {
-            memcpy(text, file->text, file->len);
-            strcpy(pname, path);
-            src->text = text;
-            src->len = file->len;
-            src->name = pname;
-        }
-        tbr_source_free(file);
-        return src && text && pname ? src : NULL;
-    }
-    return NULL;
-}
-
 /* Parses module src and binds its functions and constants in p as alias::name. */
 static bool load_module(tbr_parser *p, const tbr_source *src, const char *alias, uint32_t alias_len, tbr_span at) {
     if (p->module_depth >= 16) {
@@ -125,7 +90,7 @@ static bool parse_use(tbr_parser *p) {
     bool std = (first->len == 3 && !memcmp(first->text, "std", 3)) || (first->len == 6 && !memcmp(first->text, "tremor", 6));
     if (!std) {
         char tried[2048];
-        const tbr_source *src = find_module(p, rel, tried, sizeof tried);
+        const tbr_source *src = tbr_find_module(p, rel, ".tremor", tried, sizeof tried);
         if (!src) {
             tbr_diag *d = tbr_error(p, at, "module '%.*s' not found", (int)(last->span.end - first->span.start), p->src->text + first->span.start);
             tbr_diag_hint(d, "looked for %s (set TREMOR_PATH to more directories)", tried);

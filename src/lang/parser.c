@@ -161,3 +161,39 @@ void tbr_hint_nearest_name(tbr_parser *p, tbr_diag *diag, const char *name, uint
     /* only close names help: at most a third of the name may differ */
     if (best && best_d <= (len + 2) / 3) tbr_diag_hint(diag, "did you mean '%.*s'?", (int)best_len, best);
 }
+
+/* Reads the module file for segments a::b::c (a/b/c + ext) from the directory of the
+ * file being parsed, then TREMOR_PATH and TEMBLOR_PATH. The source lives in the arena, so
+ * what is parsed from it lives as long as the script. */
+tbr_source *tbr_find_module(tbr_parser *p, const char *rel, const char *ext, char *tried, size_t tried_size) {
+    char dirs[4096];
+    const char *name = p->src->name;
+    const char *slash = strrchr(name, '/');
+    int n = slash ? snprintf(dirs, sizeof dirs, "%.*s", (int)(slash - name), name) : snprintf(dirs, sizeof dirs, ".");
+    const char *envs[] = {getenv("TREMOR_PATH"), getenv("TEMBLOR_PATH")};
+    for (int i = 0; i < 2; i++)
+        if (envs[i] && *envs[i] && (size_t)n < sizeof dirs) n += snprintf(dirs + n, sizeof dirs - (size_t)n, ":%s", envs[i]);
+    size_t used = 0;
+    tried[0] = '\0';
+    for (char *save = NULL, *dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s%s", dir, rel, ext);
+        if (used < tried_size) used += (size_t)snprintf(tried + used, tried_size - used, "%s%s", used ? ", " : "", path);
+        tbr_source *file = tbr_source_read(path);
+        if (!file) continue;
+        /* copy into the arena: the module's tokens and names must live as long as the script */
+        tbr_source *src = tbr_alloc(p, sizeof *src);
+        char *text = tbr_alloc(p, file->len + 1), *pname = tbr_alloc(p, strlen(path) + 1);
+        if (src && text && pname) {
+            memcpy(text, file->text, file->len);
+            strcpy(pname, path);
+            src->text = text;
+            src->len = file->len;
+            src->name = pname;
+        }
+        tbr_source_free(file);
+        return src && text && pname ? src : NULL;
+    }
+    return NULL;
+}
+

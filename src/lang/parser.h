@@ -94,6 +94,11 @@ uint32_t tbr_local_declare(tbr_parser *p, const char *name, uint32_t len);
 /* Adds "did you mean" to diag from the names in scope nearest to name. */
 void tbr_hint_nearest_name(tbr_parser *p, tbr_diag *diag, const char *name, uint32_t len);
 
+/* Finds and reads the module file rel + ext ("lib/helpers" + ".tremor") in the directory of
+ * the file being parsed, then TREMOR_PATH and TEMBLOR_PATH. The source is copied into the
+ * parser's arena. NULL when not found, with the paths tried in tried. */
+tbr_source *tbr_find_module(tbr_parser *p, const char *rel, const char *ext, char *tried, size_t tried_size);
+
 /* Expressions (parse_expr.c). */
 tbr_node *tbr_parse_expr(tbr_parser *p);          /* Expr: let, emit, drop, match, for, ... */
 tbr_node *tbr_parse_expr_imut(tbr_parser *p);     /* ComplexExprImut */

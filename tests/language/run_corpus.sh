@@ -25,7 +25,10 @@ if [ $# -gt 0 ]; then cases=("$@"); else cases=("$corpus"/*/); fi
 for dir in "${cases[@]}"; do
     dir=${dir%/}
     name=$(basename "$dir")
+    # a case may be named by its directory name alone
+    [ -d "$dir" ] || [ ! -d "$corpus/$dir" ] || dir="$corpus/$dir"
     [ -d "$dir" ] || { echo "FAIL $name: no such case"; failed=$((failed + 1)); continue; }
+    dir=$(cd "$dir" && pwd)
     program=$(ls "$dir"/script.tremor "$dir"/query.trickle "$dir"/deploy.troy 2>/dev/null | head -1)
     if [ -z "$program" ]; then
         echo "FAIL $name: no program (script.tremor, query.trickle or deploy.troy)"
