@@ -138,16 +138,26 @@ static bool define_pipeline(dparser *dp, tbr_pipeline_def **arr, uint32_t *count
     pd->name = name->text;
     pd->name_len = name->len;
     pd->span = name->span;
-    /* declared ports: only in, out and err are used by the query today */
+    if (!(pd->query = tbr_alloc(p, sizeof *pd->query))) return false;
+    pd->query->arena = NULL; /* the deployment's arena holds it */
+    /* declared ports: the query's inputs and outputs (in, and out and err, by default) */
     for (int k = 0; k < 2; k++) {
         if (!tbr_accept(p, k == 0 ? TK_FROM : TK_INTO)) continue;
+        tbr_query *q = pd->query;
         do {
-            if (!tbr_expect(p, TK_IDENT, "a port name")) return false;
+            const tbr_token *port = tbr_expect(p, TK_IDENT, "a port name");
+            if (!port) return false;
+            uint32_t *nports = k == 0 ? &q->nfrom : &q->ninto, n = *nports;
+            const char **names = append(p, (void **)(k == 0 ? &q->from_ports : &q->into_ports), &n, sizeof *names);
+            n = *nports;
+            uint32_t *lens = append(p, (void **)(k == 0 ? &q->from_lens : &q->into_lens), &n, sizeof *lens);
+            if (!names || !lens) return false;
+            *names = port->text;
+            *lens = port->len;
+            (*nports)++;
         } while (tbr_accept(p, TK_COMMA));
     }
     if (!parse_args_def(p, &pd->args) || !tbr_expect(p, TK_PIPELINE, "'pipeline' and the pipeline's query")) return false;
-    if (!(pd->query = tbr_alloc(p, sizeof *pd->query))) return false;
-    pd->query->arena = NULL; /* the deployment's arena holds it */
     if (!tbr_parse_query_body(p, pd->query, dp->reg, true)) return false;
     return tbr_expect(p, TK_END, "'end' to close the pipeline") != NULL;
 }

@@ -75,11 +75,11 @@ static bool add_node(qparser *qp, tbr_qnode_kind kind, const tbr_token *name, ui
     return true;
 }
 
-static bool builtin_node(qparser *qp, tbr_qnode_kind kind, const char *name) {
+static bool builtin_node(qparser *qp, tbr_qnode_kind kind, const char *name, uint32_t len) {
     tbr_query *q = qp->q;
     tbr_parser *p = qp->p;
     GROW(p, q->nodes, q->nnodes, qp->nodes_cap);
-    q->nodes[q->nnodes++] = (tbr_qnode){kind, name, (uint32_t)strlen(name), 0, tb_object(), {0, 0}};
+    q->nodes[q->nnodes++] = (tbr_qnode){kind, name, len, 0, tb_object(), {0, 0}};
     return true;
 }
 
@@ -495,8 +495,12 @@ bool tbr_parse_query_body(tbr_parser *p, tbr_query *q, tbr_registry *reg, bool e
     p->scope = &top;
     q->src = p->src;
     q->config = tb_object();
-    bool ok = !p->failed && builtin_node(&qp, QNODE_INPUT, "in") && builtin_node(&qp, QNODE_OUTPUT, "out") &&
-              builtin_node(&qp, QNODE_OUTPUT, "err");
+    bool ok = !p->failed;
+    if (!q->nfrom) ok = ok && builtin_node(&qp, QNODE_INPUT, "in", 2);
+    for (uint32_t i = 0; ok && i < q->nfrom; i++) ok = builtin_node(&qp, QNODE_INPUT, q->from_ports[i], q->from_lens[i]);
+    if (!q->ninto) ok = ok && builtin_node(&qp, QNODE_OUTPUT, "out", 3);
+    for (uint32_t i = 0; ok && i < q->ninto; i++) ok = builtin_node(&qp, QNODE_OUTPUT, q->into_ports[i], q->into_lens[i]);
+    if (ok && find_node(q, "err", 3) < 0) ok = builtin_node(&qp, QNODE_OUTPUT, "err", 3);
     tbr_tok stop = embedded ? TK_END : TK_EOF;
     while (ok && !tbr_at(p, stop) && !tbr_at(p, TK_EOF)) {
         bool directive = tbr_at(p, TK_CONFIG_DIRECTIVE);

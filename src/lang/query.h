@@ -94,7 +94,13 @@ typedef struct tbr_query {
     uint32_t noperators;
     tbr_script_def *scripts;
     uint32_t nscripts;
-    tbr_qnode *nodes;      /* 0: in, 1: out, 2: err, then streams, operators, scripts */
+    /* the pipeline's declared ports (a troy `define pipeline x from a, b into c`), set before
+     * parsing; none declared means from in into out (err is always there) */
+    const char **from_ports, **into_ports;
+    uint32_t *from_lens, *into_lens;
+    uint32_t nfrom, ninto;
+    tbr_qnode *nodes;      /* input ports, output ports (err among them), then streams,
+                              operators, scripts */
     uint32_t nnodes;
     tbr_select *selects;
     uint32_t nselects;

@@ -95,6 +95,16 @@ typedef struct run {
 
 static int deliver(run *r, uint32_t node, const char *port, tb_event *ev);
 
+/* The pipeline's err output node. */
+static uint32_t err_node(const struct run *r);
+
+static uint32_t err_node(const run *r) {
+    const tbr_query *q = r->pl->q;
+    for (uint32_t i = 0; i < q->nnodes; i++)
+        if (q->nodes[i].kind == QNODE_OUTPUT && q->nodes[i].name_len == 3 && !memcmp(q->nodes[i].name, "err", 3)) return i;
+    return 0;
+}
+
 /* An error event: {"error": msg, "event": data}, on the err port of node (or the pipeline's). */
 static int route_error(run *r, uint32_t node, const tb_event *ev, const char *msg) {
     tb_event e = *ev;
@@ -142,7 +152,7 @@ static int select_output(run *r, select_state *ss, tb_value result, tb_value met
         if (rc == TBR_EVAL_ERROR) {
             char msg[768];
             fail_msg(r, env, msg, sizeof msg);
-            return route_error(r, 2, origin, msg);
+            return route_error(r, err_node(r), origin, msg);
         }
         if (!tbr_truthy(&h)) return TB_OK;
     }
@@ -369,7 +379,7 @@ static int emit_window(run *r, select_state *ss, group *g, uint32_t wi, const tb
     for (uint32_t i = 0; i < sel->naggrs; i++) {
         const tbr_aggr_fn *fn = sel->aggrs[i]->u.call.aggr;
         tbr_aggr_ctx cx = {w->keep, r->arena, err, sizeof err};
-        if (fn->emit(&cx, w->states[i], &vals[i])) return route_error(r, 2, origin, err[0] ? err : "aggregate failed");
+        if (fn->emit(&cx, w->states[i], &vals[i])) return route_error(r, err_node(r), origin, err[0] ? err : "aggregate failed");
     }
     tb_value data, meta, win = tb_string(def->name, def->name_len), result;
     if (tbr_value_clone(r->arena, &w->last_data, &data) || tbr_value_clone(r->arena, &w->last_meta, &meta)) return TB_ENOMEM;
@@ -382,7 +392,7 @@ static int emit_window(run *r, select_state *ss, group *g, uint32_t wi, const tb
     if (rc == TBR_EVAL_ERROR) {
         char msg[768];
         fail_msg(r, &env, msg, sizeof msg);
-        return route_error(r, 2, origin, msg);
+        return route_error(r, err_node(r), origin, msg);
     }
     if (rc) return TB_OK;
     if (tbr_eval_own(&env, sel->target, r->arena, &result)) return TB_ENOMEM;
@@ -455,7 +465,7 @@ static int slide(run *r, select_state *ss, group *g, const tb_event *ev, tbr_eva
         if ((rc = accumulate(&kenv, sel, w, err, sizeof err))) {
             char msg[768];
             fail_msg(r, &kenv, msg, sizeof msg);
-            return route_error(r, 2, ev, msg);
+            return route_error(r, err_node(r), ev, msg);
         }
     }
     w->last_data = k->data;
@@ -476,18 +486,18 @@ static int run_select(run *r, select_state *ss, const tb_event *in) {
     if (sel->where) {
         tb_value w;
         rc = tbr_eval(&env, sel->where, &w);
-        if (rc == TBR_EVAL_ERROR) return fail_msg(r, &env, msg, sizeof msg), route_error(r, 2, in, msg);
+        if (rc == TBR_EVAL_ERROR) return fail_msg(r, &env, msg, sizeof msg), route_error(r, err_node(r), in, msg);
         if (!tbr_truthy(&w)) return TB_OK;
     }
     if (!sel->nwindows) {
         tb_value keys[1] = {null_value};
         uint32_t nkeys = 1;
         if (sel->group && (rc = group_keys(&env, sel->group, r->arena, keys, &nkeys, 1)) == TBR_EVAL_ERROR)
-            return fail_msg(r, &env, msg, sizeof msg), route_error(r, 2, in, msg);
+            return fail_msg(r, &env, msg, sizeof msg), route_error(r, err_node(r), in, msg);
         env.group = &keys[0];
         tb_value result;
         rc = tbr_eval(&env, sel->target, &result);
-        if (rc == TBR_EVAL_ERROR) return fail_msg(r, &env, msg, sizeof msg), route_error(r, 2, in, msg);
+        if (rc == TBR_EVAL_ERROR) return fail_msg(r, &env, msg, sizeof msg), route_error(r, err_node(r), in, msg);
         if (rc) return TB_OK;
         if (!(sel->target->kind == N_PATH && sel->target->u.path.root == ROOT_EVENT && !sel->target->u.path.nsegs) &&
             tbr_eval_own(&env, sel->target, r->arena, &result))
@@ -498,7 +508,7 @@ static int run_select(run *r, select_state *ss, const tb_event *in) {
     uint32_t nkeys = 1;
     keys[0] = null_value;
     if (sel->group && (rc = group_keys(&env, sel->group, r->arena, keys, &nkeys, 64)) == TBR_EVAL_ERROR)
-        return fail_msg(r, &env, msg, sizeof msg), route_error(r, 2, in, msg);
+        return fail_msg(r, &env, msg, sizeof msg), route_error(r, err_node(r), in, msg);
     const tbr_window_def *first = &r->pl->q->windows[sel->windows[0]];
     for (uint32_t k = 0; k < nkeys; k++) {
         env.group = &keys[k];
@@ -517,7 +527,7 @@ static int run_select(run *r, select_state *ss, const tb_event *in) {
         msg[0] = '\0';
         if ((rc = accumulate(&env, sel, w, msg, sizeof msg)) == TBR_EVAL_ERROR) {
             fail_msg(r, &env, msg, sizeof msg);
-            return route_error(r, 2, in, msg);
+            return route_error(r, err_node(r), in, msg);
         }
         if (tbr_value_clone(w->keep, &ev.data, &w->last_data) || tbr_value_clone(w->keep, &ev.meta, &w->last_meta)) return TB_ENOMEM;
         w->count++;
@@ -694,10 +704,17 @@ void tbr_pipeline_free(tbr_pipeline *pl) {
 }
 
 int tbr_pipeline_push(tbr_pipeline *pl, const char *port, const tb_event *ev, tb_arena *arena, tbr_pipeline_out *out) {
-    (void)port; /* one input port for now: in */
     run r = {pl, arena, out, 0};
     tb_event e = *ev;
-    return deliver(&r, 0, "out", &e);
+    /* the named input port, or the first one */
+    for (uint32_t i = 0; i < pl->q->nnodes; i++) {
+        const tbr_qnode *qn = &pl->q->nodes[i];
+        if (qn->kind != QNODE_INPUT) continue;
+        if (!port || (strlen(port) == qn->name_len && !memcmp(port, qn->name, qn->name_len)) || i + 1 == pl->q->nnodes ||
+            pl->q->nodes[i + 1].kind != QNODE_INPUT)
+            return deliver(&r, i, "out", &e);
+    }
+    return TB_EINVAL;
 }
 
 int tbr_pipeline_tick(tbr_pipeline *pl, uint64_t now_ns, tb_arena *arena, tbr_pipeline_out *out) {
