@@ -226,7 +226,11 @@ static int call_user(tbr_eval_env *env, const tbr_node *n, tb_value *out) {
             rc = TBR_EVAL_OK;
             for (uint32_t c = 0; c < fn->ncases && !matched && rc == TBR_EVAL_OK; c++) {
                 const tbr_case *cs = &fn->cases[c];
-                int m = cs->pattern ? tbr_eval_pattern(env, cs->pattern, &argv, NULL) : 1;
+                /* an extracting pattern replaces the arguments with what it extracted */
+                tb_value bound;
+                int m = cs->pattern ? tbr_eval_pattern(env, cs->pattern, &argv, &bound) : 1;
+                if (m > 0 && cs->pattern && bound.type == TB_ARRAY && bound.len == fn->nparams)
+                    for (uint32_t i = 0; i < fn->nparams; i++) frame[i] = bound.as.items[i];
                 if (m < 0) {
                     rc = m;
                     break;

@@ -4,17 +4,21 @@
 #include "lang/eval_internal.h"
 #include "value/ops.h"
 
+/* A record pattern; a binding gets a new record of what the field tests produced: present
+ * and compared fields with their values, tested fields with their extraction (under their
+ * alias if any), nested patterns with their own result. */
 static int match_record(tbr_eval_env *env, const tbr_pattern *pat, const tb_value *v, tb_value *result) {
     if (v->type != TB_OBJECT) return 0;
-    tb_value out = *v;
-    bool copied = false;
+    tb_value out = tb_object();
     for (uint32_t i = 0; i < pat->nfields; i++) {
         const tbr_field_pattern *f = &pat->fields[i];
         const tb_value *field = tb_object_get(v, f->key, f->key_len);
+        tb_value produced;
         switch (f->kind) {
         case FIELD_PRESENT:
             if (!field) return 0;
-            continue;
+            produced = *field;
+            break;
         case FIELD_ABSENT:
             if (field) return 0;
             continue;
@@ -33,41 +37,31 @@ static int match_record(tbr_eval_env *env, const tbr_pattern *pat, const tb_valu
                 ok = f->op == OP_LT ? c < 0 : f->op == OP_LE ? c <= 0 : f->op == OP_GT ? c > 0 : c >= 0;
             }
             if (!ok) return 0;
-            continue;
+            produced = *field;
+            break;
         }
         case FIELD_TEST:
         case FIELD_PATTERN: {
             if (!field) return 0;
-            tb_value extracted;
             int m;
             if (f->kind == FIELD_TEST) {
-                m = tbr_extractor_run(f->test, field, env->arena, result ? &extracted : NULL);
+                m = tbr_extractor_run(f->test, field, env->arena, result ? &produced : NULL);
                 if (m == TB_ENOMEM) return tbr_eval_oom(env, f->span);
             } else {
-                m = tbr_eval_pattern(env, f->sub, field, result ? &extracted : NULL);
+                m = tbr_eval_pattern(env, f->sub, field, result ? &produced : NULL);
                 if (m < 0) return m;
             }
             if (!m) return 0;
-            if (!result) continue;
-            /* the binding sees the extraction in place of the field (or under the alias) */
-            if (!copied) {
-                tb_value copy = tb_object();
-                for (uint32_t k = 0; k < v->len; k++) {
-                    tb_value *slot = tb_object_append(env->arena, &copy, v->as.members[k].key, v->as.members[k].key_len);
-                    if (!slot) return tbr_eval_oom(env, f->span);
-                    *slot = v->as.members[k].value;
-                }
-                out = copy;
-                copied = true;
-            }
-            const char *key = f->alias ? f->alias : f->key;
-            uint32_t key_len = f->alias ? f->alias_len : f->key_len;
-            tb_value *slot = tb_object_set(env->arena, &out, key, key_len);
-            if (!slot) return tbr_eval_oom(env, f->span);
-            *slot = extracted;
-            continue;
+            break;
         }
+        default: continue;
         }
+        if (!result) continue;
+        const char *key = f->alias ? f->alias : f->key;
+        uint32_t key_len = f->alias ? f->alias_len : f->key_len;
+        tb_value *slot = tb_object_set(env->arena, &out, key, key_len);
+        if (!slot) return tbr_eval_oom(env, f->span);
+        *slot = produced;
     }
     if (result) *result = out;
     return 1;
@@ -77,13 +71,13 @@ static int match_items(tbr_eval_env *env, const tbr_pattern *pat, const tb_value
     if (v->type != TB_ARRAY) return 0;
     if (pat->kind == PAT_TUPLE) {
         if (v->len < pat->nitems || (!pat->open && v->len != pat->nitems)) return 0;
+        /* a binding gets what the element patterns produced; an open tail is not tested,
+         * so it is not part of it */
         tb_value out = tb_array();
-        for (uint32_t i = 0; i < v->len; i++) {
+        for (uint32_t i = 0; i < pat->nitems; i++) {
             tb_value item = v->as.items[i];
-            if (i < pat->nitems) {
-                int m = tbr_eval_pattern(env, pat->items[i], &v->as.items[i], result ? &item : NULL);
-                if (m <= 0) return m;
-            }
+            int m = tbr_eval_pattern(env, pat->items[i], &v->as.items[i], result ? &item : NULL);
+            if (m <= 0) return m;
             if (result) {
                 tb_value *slot = tb_array_push(env->arena, &out);
                 if (!slot) return tbr_eval_oom(env, pat->span);

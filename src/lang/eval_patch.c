@@ -63,6 +63,26 @@ int tbr_merge_values(tb_arena *arena, const tb_value *target, const tb_value *so
     return TB_OK;
 }
 
+/* Fills what target lacks from template, recursively into records both have (Tremor's
+ * default => {...}): an existing value is never replaced. */
+static int default_values(tb_arena *arena, const tb_value *target, const tb_value *tmpl, tb_value *out) {
+    tb_value rec;
+    if (copy_record(arena, target, &rec)) return TB_ENOMEM;
+    for (uint32_t k = 0; k < tmpl->len; k++) {
+        const tb_member *m = &tmpl->as.members[k];
+        tb_value *slot = tb_object_get(&rec, m->key, m->key_len);
+        if (slot) {
+            if (slot->type == TB_OBJECT && m->value.type == TB_OBJECT && default_values(arena, slot, &m->value, slot))
+                return TB_ENOMEM;
+            continue;
+        }
+        if (!(slot = tb_object_append(arena, &rec, m->key, m->key_len))) return TB_ENOMEM;
+        *slot = m->value;
+    }
+    *out = rec;
+    return TB_OK;
+}
+
 static int string_key(tbr_eval_env *env, const tbr_node *node, tb_value *key) {
     int rc = tbr_eval(env, node, key);
     if (rc) return rc;
@@ -131,13 +151,7 @@ int tbr_eval_patch(tbr_eval_env *env, const tbr_node *n, tb_value *out) {
             break;
         case PATCH_DEFAULT:
             if (value.type != TB_OBJECT) return tbr_eval_fail(env, op->span, "default => needs a record, found %s", tb_type_name(value.type));
-            for (uint32_t k = 0; k < value.len; k++) {
-                const tb_member *m = &value.as.members[k];
-                if (tb_object_get(&rec, m->key, m->key_len)) continue;
-                tb_value *s = tb_object_append(env->arena, &rec, m->key, m->key_len);
-                if (!s) return tbr_eval_oom(env, op->span);
-                *s = m->value;
-            }
+            if (default_values(env->arena, &rec, &value, &rec)) return tbr_eval_oom(env, op->span);
             break;
         }
     }

@@ -62,6 +62,17 @@ const tbr_fn *tbr_fn_lookup(const char *module, size_t module_len, const char *n
 size_t tbr_fn_suggest(const char *module, size_t module_len, const char *name, size_t name_len,
                       const tbr_fn **out, size_t max);
 
+/* A constant of a standard library module (time::nanos::NANOS_PER_SECOND). */
+typedef struct tbr_const {
+    const char *module;
+    const char *name;
+    int64_t value;
+} tbr_const;
+
+/* Finds module::NAME among the library's constants (module as for tbr_fn_lookup). */
+const tbr_const *tbr_const_lookup(const char *module, size_t module_len, const char *name, size_t name_len);
+extern const tbr_const tbr_stdlib_constants[];
+
 /* Iterates over every function: i from 0 while the result is non-NULL. */
 const tbr_fn *tbr_fn_at(size_t i);
 

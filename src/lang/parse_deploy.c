@@ -616,14 +616,41 @@ static const tbr_pipeline_def *find_pipeline(const tbr_deployment *d, const tbr_
 
 static bool check_flow(dparser *dp, const tbr_flow_def *f) {
     tbr_parser *p = dp->p;
+    /* the flow's own arguments, with their defaults, are what `args` means in its creates;
+     * a required one is checked with null */
+    tb_arena *fa = tbr_arena_new(0);
+    tb_value flow_args = tb_object();
+    if (!fa) return false;
+    for (uint32_t k = 0; k < f->args.count; k++) {
+        tb_value v = tb_null();
+        if (f->args.defaults[k]) {
+            tbr_eval_env env;
+            tbr_eval_env_init(&env, fa);
+            tb_value none = tb_null();
+            env.event = env.meta = &none;
+            if (tbr_eval(&env, f->args.defaults[k], &v) != TBR_EVAL_OK) {
+                tbr_error(p, env.error_span, "%s", env.error);
+                tbr_arena_free(fa);
+                return false;
+            }
+        }
+        tb_value *slot = tb_object_append(fa, &flow_args, f->args.names[k], f->args.name_lens[k]);
+        if (!slot) {
+            tbr_arena_free(fa);
+            return false;
+        }
+        *slot = v;
+    }
     for (uint32_t i = 0; i < f->ncreates; i++) {
         const tbr_create *c = &f->creates[i];
         tb_arena *a = tbr_arena_new(0);
         char err[768];
         tb_value given;
-        tb_value none = tb_object();
-        if (!a) return false;
-        int rc = tbr_with_eval(dp->d, &c->with, &none, a, &given, err, sizeof err);
+        if (!a) {
+            tbr_arena_free(fa);
+            return false;
+        }
+        int rc = tbr_with_eval(dp->d, &c->with, &flow_args, a, &given, err, sizeof err);
         bool ok = rc == TB_OK;
         if (!ok) tbr_error(p, c->span, "%s", strchr(err, ' ') ? strchr(err, ' ') + 1 : err);
         if (ok && !c->pipeline) {
@@ -646,8 +673,12 @@ static bool check_flow(dparser *dp, const tbr_flow_def *f) {
             }
         }
         tbr_arena_free(a);
-        if (!ok) return false;
+        if (!ok) {
+            tbr_arena_free(fa);
+            return false;
+        }
     }
+    tbr_arena_free(fa);
     for (uint32_t i = 0; i < f->nconnects; i++) {
         const tbr_endpoint *ends[2] = {&f->connects[i].from, &f->connects[i].to};
         for (int k = 0; k < 2; k++) {

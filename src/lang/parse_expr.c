@@ -63,6 +63,14 @@ tbr_node *tbr_fold(tbr_parser *p, tbr_node *n) {
         for (uint32_t i = 0; i < n->u.record.count; i++)
             constant = constant && is_lit(n->u.record.keys[i]) && is_lit(n->u.record.values[i]);
         break;
+    case N_PATH:
+        /* a path into a constant (LIMITS.crit.level, A[A.key]) */
+        constant = n->u.path.root == ROOT_EXPR && is_lit(n->u.path.expr);
+        for (uint32_t i = 0; constant && i < n->u.path.nsegs; i++) {
+            const tbr_segment *sg = &n->u.path.segs[i];
+            constant = sg->kind == SEG_FIELD || (is_lit(sg->index) && (sg->kind != SEG_RANGE || is_lit(sg->end)));
+        }
+        break;
     case N_INVOKE:
         constant = n->u.call.native && (n->u.call.native->flags & TBR_FN_PURE);
         for (uint32_t i = 0; constant && i < n->u.call.argc; i++) constant = is_lit(n->u.call.args[i]);
@@ -277,7 +285,7 @@ static tbr_node *expr_path(tbr_parser *p, tbr_node *root) {
     tbr_node *n = path_node(p, ROOT_EXPR, root->span);
     if (!n) return NULL;
     n->u.path.expr = root;
-    return parse_segments(p, n);
+    return tbr_fold(p, parse_segments(p, n));
 }
 
 /* --- calls ------------------------------------------------------------------------------------ */
@@ -374,8 +382,12 @@ static tbr_node *parse_module_call(tbr_parser *p, const tbr_token *first) {
         if (b && b->kind == BIND_FN && tbr_at(p, TK_LPAREN)) return parse_user_call(p, first, b->fn);
         if (b && b->kind == BIND_CONST) return literal(p, span, b->value);
     }
+    if (!tbr_at(p, TK_LPAREN)) {
+        const tbr_const *c = tbr_const_lookup(module, mlen, last->text, last->len);
+        if (c) return literal(p, span, tb_i64(c->value));
+    }
     if (!tbr_at(p, TK_LPAREN))
-        return TBR_FAIL(p, span, "'%.*s' is not a value: module constants are not supported, call a function with (...)",
+        return TBR_FAIL(p, span, "'%.*s' is not a value: no such constant; to call a function add (...)",
                          (int)(span.end - span.start), p->src->text + span.start);
     const tbr_fn *fn = tbr_fn_lookup(module, mlen, last->text, last->len);
     if (!fn) {

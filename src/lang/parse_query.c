@@ -482,7 +482,12 @@ static bool statement(qparser *qp) {
     case TK_CREATE: return create(qp);
     case TK_SELECT: return select_stmt(qp);
     case TK_CONFIG_DIRECTIVE: return config_directive(qp);
-    default: tbr_error_expected(p, "define, create or select"); return false;
+    case TK_USE: {
+        /* use of modules, for the expressions of selects (scripts have their own) */
+        bool handled;
+        return tbr_parse_toplevel_decl(p, &handled);
+    }
+    default: tbr_error_expected(p, "define, create, select or use"); return false;
     }
 }
 

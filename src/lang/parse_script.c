@@ -177,7 +177,12 @@ static bool parse_fn(tbr_parser *p) {
         tbr_case cases[64];
         uint32_t n = 0;
         bool seen_default = false;
-        while (!tbr_at(p, TK_END) && !p->failed) {
+        /* the cases end with a default, as Tremor's grammar has it */
+        while (!p->failed) {
+            if (tbr_at(p, TK_END)) {
+                tbr_error_expected(p, "'case' or 'default'");
+                goto done;
+            }
             const tbr_token *t = tbr_peek(p);
             if (n == 64) {
                 tbr_error(p, t->span, "a function has at most 64 cases");
@@ -217,7 +222,7 @@ static bool parse_fn(tbr_parser *p) {
                 tuple->span = tbr_span_join(open->span, close->span);
                 c->pattern = tuple;
             } else {
-                tbr_error_expected(p, "'case', 'default' or 'end'");
+                tbr_error_expected(p, "'case' or 'default'");
                 goto done;
             }
             if (tbr_accept(p, TK_WHEN) && !(c->guard = tbr_parse_expr_imut(p))) goto done;

@@ -94,6 +94,7 @@ typedef struct run {
 } run;
 
 static int deliver(run *r, uint32_t node, const char *port, tb_event *ev);
+static int emit_from(run *r, uint32_t node, const char *port, tb_event *ev);
 
 /* The pipeline's err output node. */
 static uint32_t err_node(const struct run *r);
@@ -118,7 +119,9 @@ static int route_error(run *r, uint32_t node, const tb_event *ev, const char *ms
     *slot = ev->data;
     e.data = rec;
     e.flags |= TB_EF_ERROR;
-    return deliver(r, node, "err", &e);
+    /* out of a script or operator's err port; straight into the pipeline's err output */
+    if (r->pl->q->nodes[node].kind == QNODE_OUTPUT) return deliver(r, node, "err", &e);
+    return emit_from(r, node, "err", &e);
 }
 
 static void env_for(tbr_eval_env *env, run *r, select_state *ss, tb_value *data, tb_value *meta) {

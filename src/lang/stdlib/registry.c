@@ -160,3 +160,11 @@ size_t tbr_fn_suggest(const char *module, size_t module_len, const char *name, s
     while (n > 1 && dist[n - 1] > dist[0] + 1) n--;
     return n;
 }
+
+const tbr_const *tbr_const_lookup(const char *module, size_t module_len, const char *name, size_t name_len) {
+    strip_std(&module, &module_len);
+    for (const tbr_const *c = tbr_stdlib_constants; c->name; c++)
+        if (name_is(c->module, module, module_len) && strlen(c->name) == name_len && memcmp(c->name, name, name_len) == 0)
+            return c;
+    return NULL;
+}
