@@ -576,7 +576,7 @@ static tbr_node *parse_simple(tbr_parser *p) {
             const tbr_token *id = tbr_next(p);
             root->u.path.segs = tbr_alloc(p, sizeof(tbr_segment));
             if (!root->u.path.segs) break;
-            root->u.path.segs[0] = (tbr_segment){SEG_FIELD, id->text, id->len, NULL, NULL, id->span};
+            root->u.path.segs[0] = (tbr_segment){.kind = SEG_FIELD, .key = id->text, .key_len = id->len, .span = id->span};
             root->u.path.nsegs = 1;
             root->span = tbr_span_join(t->span, id->span);
             /* further segments are appended by a second pass */
