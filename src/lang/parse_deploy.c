@@ -412,20 +412,7 @@ static bool parse_module(dparser *dp, const tbr_source *src, const char *alias, 
             if (!local) c->def = qualify(p, alias, alias_len, c->def, c->def_len, &c->def_len);
         }
     }
-    for (uint32_t i = 0; i < sub.nextractors; i++) {
-        if (p->nextractors == p->extractors_cap) {
-            uint32_t ncap = p->extractors_cap ? p->extractors_cap * 2 : 8;
-            tbr_extractor **nx = realloc(p->extractors, ncap * sizeof *nx);
-            if (!nx) {
-                tbr_extractor_free(sub.extractors[i]);
-                continue;
-            }
-            p->extractors = nx;
-            p->extractors_cap = ncap;
-        }
-        p->extractors[p->nextractors++] = sub.extractors[i];
-    }
-    sub.nextractors = 0;
+    tbr_adopt_extractors(p, &sub);
     free(top.items);
     tbr_parser_fini(&sub);
     tbr_diags_free(&diags);

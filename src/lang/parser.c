@@ -197,3 +197,20 @@ tbr_source *tbr_find_module(tbr_parser *p, const char *rel, const char *ext, cha
     return NULL;
 }
 
+
+void tbr_adopt_extractors(tbr_parser *p, tbr_parser *sub) {
+    for (uint32_t i = 0; i < sub->nextractors; i++) {
+        if (p->nextractors == p->extractors_cap) {
+            uint32_t ncap = p->extractors_cap ? p->extractors_cap * 2 : 8;
+            tbr_extractor **nx = realloc(p->extractors, ncap * sizeof *nx);
+            if (!nx) {
+                tbr_extractor_free(sub->extractors[i]);
+                continue;
+            }
+            p->extractors = nx;
+            p->extractors_cap = ncap;
+        }
+        p->extractors[p->nextractors++] = sub->extractors[i];
+    }
+    sub->nextractors = 0;
+}

@@ -99,6 +99,9 @@ void tbr_hint_nearest_name(tbr_parser *p, tbr_diag *diag, const char *name, uint
  * parser's arena. NULL when not found, with the paths tried in tried. */
 tbr_source *tbr_find_module(tbr_parser *p, const char *rel, const char *ext, char *tried, size_t tried_size);
 
+/* Moves the extractors a module's parser compiled into p (whose owner frees them). */
+void tbr_adopt_extractors(tbr_parser *p, tbr_parser *sub);
+
 /* Expressions (parse_expr.c). */
 tbr_node *tbr_parse_expr(tbr_parser *p);          /* Expr: let, emit, drop, match, for, ... */
 tbr_node *tbr_parse_expr_imut(tbr_parser *p);     /* ComplexExprImut */
