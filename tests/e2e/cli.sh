@@ -56,7 +56,9 @@ expect "$out" '^passthrough +0\.1\.0 +1\.1 +operator passthrough ' "list shows p
 expect "$out" '^generic +0\.1\.0 +1\.1 +operator generic::batch, operator generic::counter ' "list shows generic"
 expect "$out" '^grouper +0\.1\.0 +1\.1 +operator grouper::bucket ' "list shows grouper"
 expect "$out" '^qos +0\.1\.0 +1\.1 +operator qos::backpressure, operator qos::percentile, operator qos::roundrobin ' "list shows qos"
-expect "$out" '^7 loaded, 0 refused$' "list counts"
+# every bundled plugin loads (their number grows with the project)
+bundled=$(grep -cE '^[a-z0-9_-]+ +[0-9]+\.[0-9]+\.[0-9]+ +1\.1 ' "$out")
+expect "$out" "^$bundled loaded, 0 refused\$" "list counts"
 
 run 0 "$temblor" plugin inspect separate
 expect "$out" '^preprocessor separate: splits a byte stream' "inspect names the component"
@@ -79,15 +81,15 @@ expect "$out" '^probe +1\.2\.3 +1\.1 +codec probe ' "probe loads beside broken p
 expect "$out" '^probe_old +1\.2\.3 +1\.0 ' "older minor plugin loads"
 expect "$out" 'abi_major\.so: ABI major mismatch: built for ABI 2\.0, this runtime provides ABI 1\.1$' "major refusal listed"
 expect "$out" 'missing_dependency\.so: cannot load: libtb_gone\.so: cannot open shared object file' "dependency refusal listed"
-expect "$out" '^11 loaded, 14 refused$' "list counts with broken plugins"
+expect "$out" "^$((bundled + 4)) loaded, 14 refused\$" "list counts with broken plugins"
 
 run 0 env TEMBLOR_PLUGIN_PATH="$broken_dir" "$temblor" plugin list --json
-python3 - "$out" <<'PY' && passed=$((passed + 1)) || { echo "FAIL: list --json"; failed=$((failed + 1)); }
+python3 - "$out" "$bundled" <<'PY' && passed=$((passed + 1)) || { echo "FAIL: list --json"; failed=$((failed + 1)); }
 import json, sys
 d = json.load(open(sys.argv[1]))
 loaded = [p for p in d if p["status"] == "loaded"]
 refused = [p for p in d if p["status"] == "refused"]
-assert len(loaded) == 11 and len(refused) == 14, (len(loaded), len(refused))
+assert len(loaded) == int(sys.argv[2]) + 4 and len(refused) == 14, (len(loaded), len(refused))
 assert all(r["reason"].startswith(r["path"] + ": ") for r in refused)
 PY
 
