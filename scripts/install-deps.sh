@@ -6,7 +6,8 @@ packages=(
     libclang-rt-14-dev                                  # clang sanitizer and libFuzzer runtimes
     libcmocka-dev                                       # unit tests
     libpcre2-dev                                        # the language's regular expressions
-    liblzma-dev                                         # xz: the benchmark data
+    liblzma-dev                                         # xz: the benchmark data, compression
+    zlib1g-dev libzstd-dev liblz4-dev libsnappy-dev     # the compress/decompress processors
     python3                                             # end-to-end tests read JSON output
 )
 as_root=()
