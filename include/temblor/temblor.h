@@ -968,7 +968,7 @@ typedef struct tb_operator_vtable {
 typedef struct tb_component {
     uint32_t struct_size;
     uint32_t kind;             /* TB_KIND_* */
-    const char *name;          /* [a-z0-9_]+ or module::name (operators: "grouper::bucket");
+    const char *name;          /* [a-z0-9_-]+ or module::name (operators: "grouper::bucket");
                                   unique per kind across loaded plugins */
     const char *description;   /* one line */
     const tb_option *options;  /* option_count elements, or NULL */

@@ -65,7 +65,8 @@ static bool valid_name(const char *s, bool allow_dash) {
     return true;
 }
 
-/* A component name: [a-z0-9_]+, optionally in modules separated by "::". */
+/* A component name: [a-z0-9_-]+ (not starting with '-'), optionally in modules separated
+ * by "::". */
 static bool valid_component_name(const char *s) {
     size_t seg = 0, n = 0;
     if (!s || !*s) return false;
@@ -76,7 +77,8 @@ static bool valid_component_name(const char *s) {
             seg = 0;
             continue;
         }
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+        /* '-' as in Tremor's length-prefixed and remove-empty */
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || (c == '-' && seg > 0))) return false;
         if (n >= 2 * MAX_NAME) return false;
         seg++;
     }
@@ -237,7 +239,7 @@ static int copy_component(tbr_plugin *p, tbr_component *c, const tb_component *s
     if (!vsize)
         return fail(err, n, "component %u: unknown kind %u: expected 1..5", index, c->desc.kind);
     if (!valid_component_name(c->desc.name))
-        return fail(err, n, "%s %u has an invalid name '%s': expected [a-z0-9_]+ or module::name", kname, index,
+        return fail(err, n, "%s %u has an invalid name '%s': expected [a-z0-9_-]+ or module::name", kname, index,
                     c->desc.name ? c->desc.name : "(null)");
     if (!c->desc.description) c->desc.description = "";
     if (!c->desc.vtable)

@@ -39,14 +39,14 @@ static int TB_CALL process(void *instance, const tb_batch *in, tb_batch *out) {
         *e = *src;
         if (!(src->flags & TB_EF_RAW)) continue; /* not ours: passed on untouched */
         if (src->data.type != TB_BYTES) {
-            if (!tb_event_failf(out, e, "ingest_ns: event data is %s, not bytes",
+            if (!tb_event_failf(out, e, "ingest-ns: event data is %s, not bytes",
                                 tb_type_name(src->data.type)))
                 return TB_ENOMEM;
             continue;
         }
         size_t n = src->data.len;
         if (n > UINT32_MAX - 8) {
-            if (!tb_event_failf(out, e, "ingest_ns: event of %zu bytes is too large", n))
+            if (!tb_event_failf(out, e, "ingest-ns: event of %zu bytes is too large", n))
                 return TB_ENOMEM;
             continue;
         }
@@ -69,7 +69,7 @@ static const tb_processor_vtable vtable = {
 static const tb_component component = {
     .struct_size = sizeof(tb_component),
     .kind = TB_KIND_POSTPROCESSOR,
-    .name = "ingest_ns",
+    .name = "ingest-ns",
     .description = "prepends the event's ingest_ns as 8 bytes big-endian (Tremor's ingest-ns)",
     .vtable = &vtable,
 };
@@ -79,7 +79,7 @@ static const tb_component *const components[] = {&component};
 static const tb_plugin_descriptor descriptor = {
     TB_DESCRIPTOR_HEAD,
     .flags = TB_PLUGIN_UNLOAD_SAFE,
-    .name = "ingest_ns_post",
+    .name = "ingest-ns_post",
     .version = "0.1.0",
     .description = "The ingest_ns postprocessor",
     .components = components,

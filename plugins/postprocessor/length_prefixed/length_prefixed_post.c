@@ -40,14 +40,14 @@ static int TB_CALL process(void *instance, const tb_batch *in, tb_batch *out) {
         *e = *src;
         if (!(src->flags & TB_EF_RAW)) continue; /* not ours: passed on untouched */
         if (src->data.type != TB_BYTES) {
-            if (!tb_event_failf(out, e, "length_prefixed: event data is %s, not bytes",
+            if (!tb_event_failf(out, e, "length-prefixed: event data is %s, not bytes",
                                 tb_type_name(src->data.type)))
                 return TB_ENOMEM;
             continue;
         }
         size_t n = src->data.len;
         if (n > UINT32_MAX - 4) {
-            if (!tb_event_failf(out, e, "length_prefixed: event of %zu bytes is too large", n))
+            if (!tb_event_failf(out, e, "length-prefixed: event of %zu bytes is too large", n))
                 return TB_ENOMEM;
             continue;
         }
@@ -70,7 +70,7 @@ static const tb_processor_vtable vtable = {
 static const tb_component component = {
     .struct_size = sizeof(tb_component),
     .kind = TB_KIND_POSTPROCESSOR,
-    .name = "length_prefixed",
+    .name = "length-prefixed",
     .description = "prepends the event's length as 4 bytes big-endian (Tremor's length-prefixed)",
     .vtable = &vtable,
 };
@@ -80,7 +80,7 @@ static const tb_component *const components[] = {&component};
 static const tb_plugin_descriptor descriptor = {
     TB_DESCRIPTOR_HEAD,
     .flags = TB_PLUGIN_UNLOAD_SAFE,
-    .name = "length_prefixed_post",
+    .name = "length-prefixed_post",
     .version = "0.1.0",
     .description = "The length_prefixed postprocessor",
     .components = components,

@@ -42,14 +42,14 @@ static int TB_CALL process(void *instance, const tb_batch *in, tb_batch *out) {
         *e = *src;
         if (!(src->flags & TB_EF_RAW)) continue; /* not ours: passed on untouched */
         if (src->data.type != TB_BYTES) {
-            if (!tb_event_failf(out, e, "ingest_ns: event data is %s, not bytes",
+            if (!tb_event_failf(out, e, "ingest-ns: event data is %s, not bytes",
                                 tb_type_name(src->data.type)))
                 return TB_ENOMEM;
             continue;
         }
         if (src->data.len < 8) {
             if (!tb_event_failf(out, e,
-                                "ingest_ns: event of %u bytes is shorter than the 8-byte "
+                                "ingest-ns: event of %u bytes is shorter than the 8-byte "
                                 "timestamp prefix",
                                 (unsigned)src->data.len))
                 return TB_ENOMEM;
@@ -74,7 +74,7 @@ static const tb_processor_vtable vtable = {
 static const tb_component component = {
     .struct_size = sizeof(tb_component),
     .kind = TB_KIND_PREPROCESSOR,
-    .name = "ingest_ns",
+    .name = "ingest-ns",
     .description = "reads and strips an 8-byte big-endian ingest timestamp prefix "
                    "(Tremor's ingest-ns)",
     .vtable = &vtable,
@@ -85,7 +85,7 @@ static const tb_component *const components[] = {&component};
 static const tb_plugin_descriptor descriptor = {
     TB_DESCRIPTOR_HEAD,
     .flags = TB_PLUGIN_UNLOAD_SAFE,
-    .name = "ingest_ns",
+    .name = "ingest-ns",
     .version = "0.1.0",
     .description = "The ingest_ns preprocessor",
     .components = components,

@@ -106,7 +106,7 @@ static int process_chunk(lp_pre *s, const tb_event *src, tb_batch *out) {
                 tb_event *e = emit(out, src, NULL, 0);
                 if (!e) return TB_ENOMEM;
                 if (!tb_event_failf(out, e,
-                                    "length_prefixed: frame of %u bytes is longer than "
+                                    "length-prefixed: frame of %u bytes is longer than "
                                     "max_length (%llu bytes)",
                                     (unsigned)s->need, (unsigned long long)s->max_length))
                     return TB_ENOMEM;
@@ -160,7 +160,7 @@ static int TB_CALL process(void *instance, const tb_batch *in, tb_batch *out) {
             tb_event *e = tb_batch_push(out);
             if (!e) return TB_ENOMEM;
             *e = *src;
-            if (!tb_event_failf(out, e, "length_prefixed: event data is %s, not bytes",
+            if (!tb_event_failf(out, e, "length-prefixed: event data is %s, not bytes",
                                 tb_type_name(src->data.type)))
                 return TB_ENOMEM;
             continue;
@@ -200,7 +200,7 @@ static int TB_CALL finish(void *instance, tb_batch *out) {
     if (!e) return TB_ENOMEM;
     e->data = tb_bytes(copy, have);
     e->flags = TB_EF_RAW;
-    if (!tb_event_failf(out, e, "length_prefixed: stream ended inside a %s: %zu of %zu bytes",
+    if (!tb_event_failf(out, e, "length-prefixed: stream ended inside a %s: %zu of %zu bytes",
                         what, have, of))
         return TB_ENOMEM;
     s->prefix_len = 0;
@@ -219,7 +219,7 @@ static const tb_processor_vtable vtable = {
 static const tb_component component = {
     .struct_size = sizeof(tb_component),
     .kind = TB_KIND_PREPROCESSOR,
-    .name = "length_prefixed",
+    .name = "length-prefixed",
     .description = "splits a byte stream into frames of a 4-byte big-endian length and body "
                    "(Tremor's length-prefixed)",
     .options = options,
@@ -232,7 +232,7 @@ static const tb_component *const components[] = {&component};
 static const tb_plugin_descriptor descriptor = {
     TB_DESCRIPTOR_HEAD,
     .flags = TB_PLUGIN_UNLOAD_SAFE,
-    .name = "length_prefixed",
+    .name = "length-prefixed",
     .version = "0.1.0",
     .description = "The length_prefixed preprocessor",
     .components = components,

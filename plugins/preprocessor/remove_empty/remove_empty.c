@@ -65,7 +65,7 @@ static const tb_processor_vtable vtable = {
 static const tb_component component = {
     .struct_size = sizeof(tb_component),
     .kind = TB_KIND_PREPROCESSOR,
-    .name = "remove_empty",
+    .name = "remove-empty",
     .description = "drops empty raw events (Tremor's remove-empty)",
     .vtable = &vtable,
 };
@@ -75,7 +75,7 @@ static const tb_component *const components[] = {&component};
 static const tb_plugin_descriptor descriptor = {
     TB_DESCRIPTOR_HEAD,
     .flags = TB_PLUGIN_UNLOAD_SAFE,
-    .name = "remove_empty",
+    .name = "remove-empty",
     .version = "0.1.0",
     .description = "The remove_empty preprocessor",
     .components = components,

@@ -17,7 +17,7 @@ static const uint8_t framed[] = {1, 2, 3, 4, 5, 6, 7, 8, 'a', 'b', 'c'};
 static void pre_vector(void **state) {
     (void)state;
     pf f;
-    pf_start(&f, PRE, "ingest_ns", NULL);
+    pf_start(&f, PRE, "ingest-ns", NULL);
     pf_begin(&f);
     pf_chunk(&f, framed, sizeof framed, 42);
     pf_chunk(&f, framed, 8, 42); /* exactly the prefix: empty data */
@@ -35,7 +35,7 @@ static void pre_vector(void **state) {
 static void post_vector(void **state) {
     (void)state;
     pf f;
-    pf_start(&f, POST, "ingest_ns", NULL);
+    pf_start(&f, POST, "ingest-ns", NULL);
     pf_begin(&f);
     pf_chunk(&f, "abc", 3, 0x0102030405060708ull);
     pf_chunk(&f, "", 0, 0);
@@ -51,8 +51,8 @@ static void round_trip(void **state) {
     (void)state;
     static const uint64_t times[] = {0, 1, 255, 256, 1700000000123456789ull, UINT64_MAX};
     pf post, pre;
-    pf_start(&post, POST, "ingest_ns", NULL);
-    pf_start(&pre, PRE, "ingest_ns", NULL);
+    pf_start(&post, POST, "ingest-ns", NULL);
+    pf_start(&pre, PRE, "ingest-ns", NULL);
     pf_begin(&post);
     for (size_t i = 0; i < sizeof times / sizeof times[0]; i++)
         pf_chunk(&post, "payload\n", i, times[i]);
@@ -75,7 +75,7 @@ static void round_trip(void **state) {
 static void too_short(void **state) {
     (void)state;
     pf f;
-    pf_start(&f, PRE, "ingest_ns", NULL);
+    pf_start(&f, PRE, "ingest-ns", NULL);
     pf_begin(&f);
     pf_chunk(&f, framed, 7, 9);
     pf_chunk(&f, "", 0, 9);
@@ -85,14 +85,14 @@ static void too_short(void **state) {
     assert_int_equal(pf_process(&f), TB_OK);
     assert_int_equal(f.out.count, 4);
     pf_assert_failed(&f, 0,
-                     "ingest_ns: event of 7 bytes is shorter than the 8-byte timestamp prefix",
+                     "ingest-ns: event of 7 bytes is shorter than the 8-byte timestamp prefix",
                      framed, 7);
     pf_assert_failed(&f, 1,
-                     "ingest_ns: event of 0 bytes is shorter than the 8-byte timestamp prefix",
+                     "ingest-ns: event of 0 bytes is shorter than the 8-byte timestamp prefix",
                      "", 0);
     assert_int_equal(f.out.events[1].ingest_ns, 9); /* left alone */
     pf_assert_text(&f, 2, "abc");
-    pf_assert_failed(&f, 3, "ingest_ns: event data is int, not bytes", NULL, 0);
+    pf_assert_failed(&f, 3, "ingest-ns: event data is int, not bytes", NULL, 0);
     pf_stop(&f);
 }
 
@@ -100,7 +100,7 @@ static void empty_and_not_raw(void **state) {
     (void)state;
     for (int kind = PRE; kind <= POST; kind++) {
         pf f;
-        pf_start(&f, (uint32_t)kind, "ingest_ns", NULL);
+        pf_start(&f, (uint32_t)kind, "ingest-ns", NULL);
         pf_begin(&f);
         assert_int_equal(pf_process(&f), TB_OK);
         assert_int_equal(f.out.count, 0);

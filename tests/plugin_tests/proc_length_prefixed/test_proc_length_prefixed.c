@@ -27,7 +27,7 @@ static void check3(const pf *f) {
 static void pre_vector(void **state) {
     (void)state;
     pf f;
-    pf_start(&f, PRE, "length_prefixed", NULL);
+    pf_start(&f, PRE, "length-prefixed", NULL);
     pf_begin(&f);
     pf_chunk(&f, stream3, sizeof stream3, 77);
     assert_int_equal(pf_process(&f), TB_OK);
@@ -44,7 +44,7 @@ static void pre_vector(void **state) {
 static void post_vector(void **state) {
     (void)state;
     pf f;
-    pf_start(&f, POST, "length_prefixed", NULL);
+    pf_start(&f, POST, "length-prefixed", NULL);
     pf_begin(&f);
     pf_text(&f, "abc");
     pf_text(&f, "");
@@ -66,7 +66,7 @@ static void split_everywhere(void **state) {
     (void)state;
     for (size_t cut = 0; cut <= sizeof stream3; cut++) {
         pf f;
-        pf_start(&f, PRE, "length_prefixed", NULL);
+        pf_start(&f, PRE, "length-prefixed", NULL);
         pf_begin(&f);
         pf_chunk(&f, stream3, cut, 0);
         pf_chunk(&f, stream3 + cut, sizeof stream3 - cut, 0);
@@ -74,7 +74,7 @@ static void split_everywhere(void **state) {
         check3(&f);
         pf_stop(&f);
 
-        pf_start(&f, PRE, "length_prefixed", NULL);
+        pf_start(&f, PRE, "length-prefixed", NULL);
         pf_begin(&f);
         pf_chunk(&f, stream3, cut, 0);
         assert_int_equal(pf_process(&f), TB_OK);
@@ -92,7 +92,7 @@ static void split_everywhere(void **state) {
         pf_stop(&f);
     }
     pf f;
-    pf_start(&f, PRE, "length_prefixed", NULL);
+    pf_start(&f, PRE, "length-prefixed", NULL);
     pf_begin(&f);
     for (size_t i = 0; i < sizeof stream3; i++) pf_chunk(&f, stream3 + i, 1, 0);
     assert_int_equal(pf_process(&f), TB_OK);
@@ -112,7 +112,7 @@ static void round_trip(void **state) {
     const uint32_t n = sizeof recs / sizeof recs[0];
     static uint8_t stream[2048];
     pf post;
-    pf_start(&post, POST, "length_prefixed", NULL);
+    pf_start(&post, POST, "length-prefixed", NULL);
     pf_begin(&post);
     for (uint32_t i = 0; i < n; i++) pf_chunk(&post, recs[i].p, recs[i].n, 0);
     assert_int_equal(pf_process(&post), TB_OK);
@@ -120,7 +120,7 @@ static void round_trip(void **state) {
     assert_int_equal(len, 4 * n + 3 + 1000 + 4 + 1);
     for (size_t chunk = 1; chunk <= len; chunk += (chunk < 16 ? 1 : 97)) {
         pf pre;
-        pf_start(&pre, PRE, "length_prefixed", NULL);
+        pf_start(&pre, PRE, "length-prefixed", NULL);
         pf_begin(&pre);
         for (size_t at = 0; at < len; at += chunk)
             pf_chunk(&pre, stream + at, len - at < chunk ? len - at : chunk, 0);
@@ -139,14 +139,14 @@ static void overlong(void **state) {
     static const uint8_t s[] = {0, 0, 0, 5, 'h', 'e', 'l', 'l', 'o', 0, 0, 0, 2, 'o', 'k'};
     for (size_t cut = 0; cut <= sizeof s; cut++) {
         pf f;
-        pf_start(&f, PRE, "length_prefixed", "{\"max_length\":4}");
+        pf_start(&f, PRE, "length-prefixed", "{\"max_length\":4}");
         pf_begin(&f);
         pf_chunk(&f, s, cut, 0);
         pf_chunk(&f, s + cut, sizeof s - cut, 0);
         assert_int_equal(pf_process(&f), TB_OK);
         assert_int_equal(f.out.count, 2);
         pf_assert_failed(&f, 0,
-                         "length_prefixed: frame of 5 bytes is longer than max_length (4 bytes)",
+                         "length-prefixed: frame of 5 bytes is longer than max_length (4 bytes)",
                          "", 0);
         pf_assert_text(&f, 1, "ok");
         assert_int_equal(pf_finish(&f), TB_OK);
@@ -155,7 +155,7 @@ static void overlong(void **state) {
     }
     /* the stream ends inside the skipped frame: reported once */
     pf f;
-    pf_start(&f, PRE, "length_prefixed", "{\"max_length\":4}");
+    pf_start(&f, PRE, "length-prefixed", "{\"max_length\":4}");
     pf_begin(&f);
     pf_chunk(&f, s, 6, 0);
     assert_int_equal(pf_process(&f), TB_OK);
@@ -167,14 +167,14 @@ static void overlong(void **state) {
 static void truncated(void **state) {
     (void)state;
     pf f;
-    pf_start(&f, PRE, "length_prefixed", NULL);
+    pf_start(&f, PRE, "length-prefixed", NULL);
     pf_begin(&f);
     pf_chunk(&f, "\0\0", 2, 0);
     assert_int_equal(pf_process(&f), TB_OK);
     assert_int_equal(f.out.count, 0);
     assert_int_equal(pf_finish(&f), TB_OK);
     assert_int_equal(f.out.count, 1);
-    pf_assert_failed(&f, 0, "length_prefixed: stream ended inside a length prefix: 2 of 4 bytes",
+    pf_assert_failed(&f, 0, "length-prefixed: stream ended inside a length prefix: 2 of 4 bytes",
                      "\0\0", 2);
     assert_int_equal(pf_finish(&f), TB_OK); /* nothing left */
     assert_int_equal(f.out.count, 1);
@@ -185,14 +185,14 @@ static void truncated(void **state) {
     pf_begin(&f);
     assert_int_equal(pf_finish(&f), TB_OK);
     assert_int_equal(f.out.count, 1);
-    pf_assert_failed(&f, 0, "length_prefixed: stream ended inside a frame: 2 of 5 bytes", "ab",
+    pf_assert_failed(&f, 0, "length-prefixed: stream ended inside a frame: 2 of 5 bytes", "ab",
                      2);
 
     pf_begin(&f);
     pf_chunk(&f, "\0\0\0\5", 4, 0);
     assert_int_equal(pf_process(&f), TB_OK);
     assert_int_equal(pf_finish(&f), TB_OK);
-    pf_assert_failed(&f, 0, "length_prefixed: stream ended inside a frame: 0 of 5 bytes", "", 0);
+    pf_assert_failed(&f, 0, "length-prefixed: stream ended inside a frame: 0 of 5 bytes", "", 0);
     pf_stop(&f);
 }
 
@@ -200,7 +200,7 @@ static void empty_and_not_raw(void **state) {
     (void)state;
     for (int kind = PRE; kind <= POST; kind++) {
         pf f;
-        pf_start(&f, (uint32_t)kind, "length_prefixed", NULL);
+        pf_start(&f, (uint32_t)kind, "length-prefixed", NULL);
         pf_begin(&f);
         assert_int_equal(pf_process(&f), TB_OK);
         assert_int_equal(f.out.count, 0);
@@ -214,7 +214,7 @@ static void empty_and_not_raw(void **state) {
         assert_int_equal(f.out.count, 2);
         assert_int_equal(f.out.events[0].flags, TB_EF_ERROR);
         assert_int_equal(f.out.events[0].data.len, 3);
-        pf_assert_failed(&f, 1, "length_prefixed: event data is bool, not bytes", NULL, 0);
+        pf_assert_failed(&f, 1, "length-prefixed: event data is bool, not bytes", NULL, 0);
         assert_int_equal(pf_finish(&f), TB_OK);
         assert_int_equal(f.out.count, 2);
         pf_stop(&f);

@@ -13,7 +13,7 @@
 static void drops_empty(void **state) {
     (void)state;
     pf f;
-    pf_start(&f, PRE, "remove_empty", NULL);
+    pf_start(&f, PRE, "remove-empty", NULL);
     pf_begin(&f);
     pf_text(&f, "");
     pf_text(&f, "a");
@@ -37,7 +37,7 @@ static void drops_empty(void **state) {
 static void keeps_markers_and_errors(void **state) {
     (void)state;
     pf f;
-    pf_start(&f, PRE, "remove_empty", NULL);
+    pf_start(&f, PRE, "remove-empty", NULL);
     pf_begin(&f);
     assert_int_equal(pf_process(&f), TB_OK); /* empty batch */
     assert_int_equal(f.out.count, 0);
@@ -58,7 +58,7 @@ static void after_separate(void **state) {
     (void)state;
     pf sep, rm;
     pf_start(&sep, PRE, "separate", NULL);
-    pf_start(&rm, PRE, "remove_empty", NULL);
+    pf_start(&rm, PRE, "remove-empty", NULL);
     pf_begin(&sep);
     pf_text(&sep, "a\n\n");
     pf_text(&sep, "\nb");
