@@ -1,9 +1,8 @@
 /*
- * length_prefixed_post.c - plugin `length_prefixed_post`, the `length_prefixed`
- * postprocessor (Tremor: `length-prefixed`; '-' is not allowed in a temblor component name):
- * prepends each raw event's length in bytes as an unsigned 32-bit big-endian integer. The
- * `length_prefixed` preprocessor splits such a stream back into events. (Tremor's reference
- * docs describe a 64-bit prefix; this one is 4 bytes, the framing temblor specifies.)
+ * length_prefixed_post.c - plugin `length-prefixed_post`, the `length-prefixed`
+ * postprocessor, as Tremor's: prepends each raw event's length in bytes as an unsigned 64-bit
+ * big-endian integer. The `length-prefixed` preprocessor splits such a stream back into
+ * events.
  *
  * Ownership: the instance (host->alloc) is the plugin's until destroy; output bytes are in
  * the batch's arena. Nothing is kept across calls.
@@ -46,16 +45,16 @@ static int TB_CALL process(void *instance, const tb_batch *in, tb_batch *out) {
             continue;
         }
         size_t n = src->data.len;
-        if (n > UINT32_MAX - 4) {
+        if (n > UINT32_MAX - 8) {
             if (!tb_event_failf(out, e, "length-prefixed: event of %zu bytes is too large", n))
                 return TB_ENOMEM;
             continue;
         }
-        uint8_t *buf = tb_arena_alloc(out->arena, n + 4, 1);
+        uint8_t *buf = tb_arena_alloc(out->arena, n + 8, 1);
         if (!buf) return TB_ENOMEM;
-        for (int k = 0; k < 4; k++) buf[k] = (uint8_t)(n >> (24 - 8 * k));
-        if (n) memcpy(buf + 4, src->data.as.bytes, n);
-        e->data = tb_bytes(buf, n + 4);
+        for (int k = 0; k < 8; k++) buf[k] = (uint8_t)((uint64_t)n >> (56 - 8 * k));
+        if (n) memcpy(buf + 8, src->data.as.bytes, n);
+        e->data = tb_bytes(buf, n + 8);
     }
     return TB_OK;
 }
@@ -71,7 +70,7 @@ static const tb_component component = {
     .struct_size = sizeof(tb_component),
     .kind = TB_KIND_POSTPROCESSOR,
     .name = "length-prefixed",
-    .description = "prepends the event's length as 4 bytes big-endian (Tremor's length-prefixed)",
+    .description = "prepends the event's length as 8 bytes big-endian (Tremor's length-prefixed)",
     .vtable = &vtable,
 };
 

@@ -1,9 +1,8 @@
 /*
- * length_prefixed.c - the `length_prefixed` preprocessor (Tremor: `length-prefixed`; '-' is
- * not allowed in a temblor component name): splits a byte stream into frames, each an
- * unsigned 32-bit big-endian length followed by that many bytes (what the `length_prefixed`
- * postprocessor writes). Tremor's reference docs describe a 64-bit prefix; temblor's is 4
- * bytes.
+ * length_prefixed.c - the `length-prefixed` preprocessor, as Tremor's: splits a byte stream
+ * into frames, each an unsigned 64-bit big-endian length followed by that many bytes (what the
+ * `length-prefixed` postprocessor writes). A length above what one event can hold (4 GiB) is
+ * refused like an over-long frame.
  *
  * State is per stream (one instance per stream): a frame or a length prefix cut by a chunk
  * boundary is kept in the instance's own memory (host->alloc) until the rest arrives. Frames
@@ -20,14 +19,16 @@
  */
 #include <temblor/temblor.h>
 
+#define PREFIX 8 /* bytes of the big-endian length */
+
 typedef struct lp_pre {
     const tb_host_api *host;
     tb_context *ctx;
-    uint64_t max_length; /* 0: no limit other than the 4-byte prefix's */
-    uint8_t prefix[4];   /* a length prefix cut by a chunk boundary */
-    size_t prefix_len;   /* 0..3 while reading a prefix; 4 while reading a body */
-    uint32_t need;       /* length of the body being read (prefix_len == 4) */
-    uint32_t skip;       /* bytes of an over-long body still to be dropped */
+    uint64_t max_length; /* 0: no limit other than an event's 4 GiB */
+    uint8_t prefix[PREFIX]; /* a length prefix cut by a chunk boundary */
+    size_t prefix_len;   /* 0..7 while reading a prefix; PREFIX while reading a body */
+    uint64_t need;       /* length of the body being read (prefix_len == PREFIX) */
+    uint64_t skip;       /* bytes of an over-long body still to be dropped */
     uint8_t *partial;    /* body bytes cut by a chunk boundary */
     size_t partial_len, partial_cap;
     uint32_t metric_overlong;
@@ -89,26 +90,31 @@ static int process_chunk(lp_pre *s, const tb_event *src, tb_batch *out) {
         size_t avail = (size_t)(end - p);
         if (s->skip) {
             size_t n = avail < s->skip ? avail : s->skip;
-            s->skip -= (uint32_t)n;
+            s->skip -= n;
             p += n;
             continue;
         }
-        if (s->prefix_len < 4) {
-            size_t n = 4 - s->prefix_len;
+        if (s->prefix_len < PREFIX) {
+            size_t n = PREFIX - s->prefix_len;
             if (n > avail) n = avail;
             memcpy(s->prefix + s->prefix_len, p, n);
             s->prefix_len += n;
             p += n;
-            if (s->prefix_len < 4) return TB_OK; /* the rest of the prefix comes later */
-            s->need = (uint32_t)s->prefix[0] << 24 | (uint32_t)s->prefix[1] << 16 |
-                      (uint32_t)s->prefix[2] << 8 | s->prefix[3];
-            if (s->max_length && s->need > s->max_length) {
+            if (s->prefix_len < PREFIX) return TB_OK; /* the rest of the prefix comes later */
+            s->need = 0;
+            for (int k = 0; k < PREFIX; k++) s->need = s->need << 8 | s->prefix[k];
+            if ((s->max_length && s->need > s->max_length) || s->need > UINT32_MAX) {
                 tb_event *e = emit(out, src, NULL, 0);
                 if (!e) return TB_ENOMEM;
-                if (!tb_event_failf(out, e,
-                                    "length-prefixed: frame of %u bytes is longer than "
-                                    "max_length (%llu bytes)",
-                                    (unsigned)s->need, (unsigned long long)s->max_length))
+                bool limit = s->max_length && s->need > s->max_length;
+                if (!(limit ? tb_event_failf(out, e,
+                                             "length-prefixed: frame of %llu bytes is longer than "
+                                             "max_length (%llu bytes)",
+                                             (unsigned long long)s->need, (unsigned long long)s->max_length)
+                            : tb_event_failf(out, e,
+                                             "length-prefixed: frame of %llu bytes is larger than an event "
+                                             "can hold",
+                                             (unsigned long long)s->need)))
                     return TB_ENOMEM;
                 if (s->metric_overlong != UINT32_MAX)
                     s->host->metric_add(s->ctx, s->metric_overlong, 1);
@@ -183,10 +189,10 @@ static int TB_CALL finish(void *instance, tb_batch *out) {
         return TB_OK;
     }
     if (s->prefix_len == 0) return TB_OK;
-    if (s->prefix_len < 4) {
+    if (s->prefix_len < PREFIX) {
         what = "length prefix";
         have = s->prefix_len;
-        of = 4;
+        of = PREFIX;
         bytes = s->prefix;
     } else {
         what = "frame";
@@ -220,7 +226,7 @@ static const tb_component component = {
     .struct_size = sizeof(tb_component),
     .kind = TB_KIND_PREPROCESSOR,
     .name = "length-prefixed",
-    .description = "splits a byte stream into frames of a 4-byte big-endian length and body "
+    .description = "splits a byte stream into frames of an 8-byte big-endian length and body "
                    "(Tremor's length-prefixed)",
     .options = options,
     .option_count = sizeof options / sizeof options[0],

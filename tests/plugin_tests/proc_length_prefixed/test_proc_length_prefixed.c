@@ -1,6 +1,6 @@
 /*
- * test_proc_length_prefixed.c - the `length_prefixed` preprocessor (splits frames of a
- * 4-byte big-endian length and a body, keeping partial frames across chunks) and
+ * test_proc_length_prefixed.c - the `length-prefixed` preprocessor (splits frames of an
+ * 8-byte big-endian length and a body, keeping partial frames across chunks) and
  * postprocessor (plugin length_prefixed_post, prepends the length): known vectors, frames
  * split at every chunk boundary, round trips, over-long frames and truncated streams with
  * their exact err messages, empty input.
@@ -15,7 +15,8 @@
 #define POST TB_KIND_POSTPROCESSOR
 
 /* "abc", "", "x" framed */
-static const uint8_t stream3[] = {0, 0, 0, 3, 'a', 'b', 'c', 0, 0, 0, 0, 0, 0, 0, 1, 'x'};
+static const uint8_t stream3[] = {0, 0, 0, 0, 0, 0, 0, 3, 'a', 'b', 'c', 0, 0, 0, 0, 0, 0, 0, 0,
+                                  0, 0, 0, 0, 0, 0, 0, 1, 'x'};
 
 static void check3(const pf *f) {
     assert_int_equal(f->out.count, 3);
@@ -33,7 +34,7 @@ static void pre_vector(void **state) {
     assert_int_equal(pf_process(&f), TB_OK);
     check3(&f);
     /* whole frames are slices of the input: no copy */
-    assert_ptr_equal(f.out.events[0].data.as.bytes, f.in.events[0].data.as.bytes + 4);
+    assert_ptr_equal(f.out.events[0].data.as.bytes, f.in.events[0].data.as.bytes + 8);
     assert_int_equal(f.out.events[2].ingest_ns, 77);
     assert_int_equal(f.out.events[2].id, 1);
     assert_int_equal(pf_finish(&f), TB_OK);
@@ -53,10 +54,10 @@ static void post_vector(void **state) {
     pf_chunk(&f, big, sizeof big, 0);
     assert_int_equal(pf_process(&f), TB_OK);
     assert_int_equal(f.out.count, 3);
-    pf_assert_bytes(&f, 0, "\0\0\0\3abc", 7);
-    pf_assert_bytes(&f, 1, "\0\0\0\0", 4);
-    assert_int_equal(f.out.events[2].data.len, 304);
-    assert_memory_equal(f.out.events[2].data.as.bytes, "\0\0\1\x2c", 4);
+    pf_assert_bytes(&f, 0, "\0\0\0\0\0\0\0\3abc", 11);
+    pf_assert_bytes(&f, 1, "\0\0\0\0\0\0\0\0", 8);
+    assert_int_equal(f.out.events[2].data.len, 308);
+    assert_memory_equal(f.out.events[2].data.as.bytes, "\0\0\0\0\0\0\1\x2c", 8);
     pf_stop(&f);
 }
 
@@ -117,7 +118,7 @@ static void round_trip(void **state) {
     for (uint32_t i = 0; i < n; i++) pf_chunk(&post, recs[i].p, recs[i].n, 0);
     assert_int_equal(pf_process(&post), TB_OK);
     size_t len = pf_collect(&post, stream, sizeof stream);
-    assert_int_equal(len, 4 * n + 3 + 1000 + 4 + 1);
+    assert_int_equal(len, 8 * n + 3 + 1000 + 4 + 1);
     for (size_t chunk = 1; chunk <= len; chunk += (chunk < 16 ? 1 : 97)) {
         pf pre;
         pf_start(&pre, PRE, "length-prefixed", NULL);
@@ -136,7 +137,8 @@ static void round_trip(void **state) {
 /* A frame over max_length goes to err and is skipped (even across chunks); framing holds. */
 static void overlong(void **state) {
     (void)state;
-    static const uint8_t s[] = {0, 0, 0, 5, 'h', 'e', 'l', 'l', 'o', 0, 0, 0, 2, 'o', 'k'};
+    static const uint8_t s[] = {0, 0, 0, 0, 0, 0, 0, 5, 'h', 'e', 'l', 'l', 'o',
+                                0, 0, 0, 0, 0, 0, 0, 2, 'o', 'k'};
     for (size_t cut = 0; cut <= sizeof s; cut++) {
         pf f;
         pf_start(&f, PRE, "length-prefixed", "{\"max_length\":4}");
@@ -157,10 +159,24 @@ static void overlong(void **state) {
     pf f;
     pf_start(&f, PRE, "length-prefixed", "{\"max_length\":4}");
     pf_begin(&f);
-    pf_chunk(&f, s, 6, 0);
+    pf_chunk(&f, s, 10, 0);
     assert_int_equal(pf_process(&f), TB_OK);
     assert_int_equal(pf_finish(&f), TB_OK);
     assert_int_equal(f.out.count, 1);
+    pf_stop(&f);
+}
+
+/* A 64-bit length beyond what one event can hold is refused even without max_length. */
+static void beyond_an_event(void **state) {
+    (void)state;
+    static const uint8_t s[] = {0, 0, 0, 2, 0, 0, 0, 0, 'x'};
+    pf f;
+    pf_start(&f, PRE, "length-prefixed", "{\"max_length\":0}");
+    pf_begin(&f);
+    pf_chunk(&f, s, sizeof s, 0);
+    assert_int_equal(pf_process(&f), TB_OK);
+    assert_int_equal(f.out.count, 1);
+    pf_assert_failed(&f, 0, "length-prefixed: frame of 8589934592 bytes is larger than an event can hold", "", 0);
     pf_stop(&f);
 }
 
@@ -174,13 +190,13 @@ static void truncated(void **state) {
     assert_int_equal(f.out.count, 0);
     assert_int_equal(pf_finish(&f), TB_OK);
     assert_int_equal(f.out.count, 1);
-    pf_assert_failed(&f, 0, "length-prefixed: stream ended inside a length prefix: 2 of 4 bytes",
+    pf_assert_failed(&f, 0, "length-prefixed: stream ended inside a length prefix: 2 of 8 bytes",
                      "\0\0", 2);
     assert_int_equal(pf_finish(&f), TB_OK); /* nothing left */
     assert_int_equal(f.out.count, 1);
 
     pf_begin(&f);
-    pf_chunk(&f, "\0\0\0\5ab", 6, 0);
+    pf_chunk(&f, "\0\0\0\0\0\0\0\5ab", 10, 0);
     assert_int_equal(pf_process(&f), TB_OK);
     pf_begin(&f);
     assert_int_equal(pf_finish(&f), TB_OK);
@@ -189,7 +205,7 @@ static void truncated(void **state) {
                      2);
 
     pf_begin(&f);
-    pf_chunk(&f, "\0\0\0\5", 4, 0);
+    pf_chunk(&f, "\0\0\0\0\0\0\0\5", 8, 0);
     assert_int_equal(pf_process(&f), TB_OK);
     assert_int_equal(pf_finish(&f), TB_OK);
     pf_assert_failed(&f, 0, "length-prefixed: stream ended inside a frame: 0 of 5 bytes", "", 0);
@@ -225,7 +241,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(pre_vector), cmocka_unit_test(post_vector),
         cmocka_unit_test(split_everywhere), cmocka_unit_test(round_trip),
-        cmocka_unit_test(overlong), cmocka_unit_test(truncated),
+        cmocka_unit_test(overlong), cmocka_unit_test(beyond_an_event), cmocka_unit_test(truncated),
         cmocka_unit_test(empty_and_not_raw),
     };
     return cmocka_run_group_tests(tests, pf_group_setup, pf_group_teardown);
