@@ -8,6 +8,7 @@ packages=(
     libpcre2-dev                                        # the language's regular expressions
     liblzma-dev                                         # xz: the benchmark data, compression
     zlib1g-dev libzstd-dev liblz4-dev libsnappy-dev     # the compress/decompress processors
+    libyaml-dev                                         # the yaml codec
     python3                                             # end-to-end tests read JSON output
 )
 as_root=()
