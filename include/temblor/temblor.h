@@ -458,7 +458,11 @@ enum {
     TB_EF_RAW = 1u << 0,           /* data is TB_BYTES still to be preprocessed and decoded */
     TB_EF_ERROR = 1u << 1,         /* the event failed; data says why; it goes to port err */
     TB_EF_TRANSACTIONAL = 1u << 2, /* its source wants ack/fail for it */
-    TB_EF_STREAM_END = 1u << 3     /* the last event of its stream (may carry no data) */
+    TB_EF_STREAM_END = 1u << 3,    /* the last event of its stream (may carry no data) */
+    /* (1.1) a plugin dropped the event as it processed the batch in place (a codec meeting an
+     * empty line or a comment): the runtime acknowledges it and sends it no further. Removing
+     * an event from a batch instead would lose its id for acknowledgement. */
+    TB_EF_DROPPED = 1u << 4
 };
 
 /* One event: 64 bytes. data and meta ($ in the language) are values in the batch's arena;
@@ -894,6 +898,7 @@ typedef struct tb_codec_vtable {
     /* Required. Decodes, in place, every TB_EF_RAW event of batch: data (TB_BYTES) becomes
      * the decoded value, built in batch->arena and free to point into the input bytes; the
      * TB_EF_RAW flag is cleared. Events without TB_EF_RAW are left alone. An event that
+     * decodes to nothing is marked TB_EF_DROPPED (never removed from the batch). An event that
      * does not decode (including a TB_EF_RAW one whose data is not TB_BYTES) is marked with
      * tb_event_fail and decoding goes on. Returns TB_OK, or an error when the whole batch
      * failed. The instance's thread. */

@@ -16,9 +16,8 @@
  *  - repeated tag or field keys: the later value replaces the earlier one in place;
  *  - strings without escapes point INTO the input bytes (zero copy), others are unescaped
  *    into the batch arena;
- *  - an empty line or a '#' comment decodes to nothing, as in Tremor: the event is removed
- *    from the batch, unless it carries TB_EF_STREAM_END or TB_EF_TRANSACTIONAL (the runtime
- *    must see those), in which case it fails with "influx codec: empty line or comment";
+ *  - an empty line or a '#' comment decodes to nothing, as in Tremor: the event is marked
+ *    TB_EF_DROPPED (its data null), so the runtime acknowledges it and sends it no further;
  *  - invalid lines fail the event (err port) with "influx codec: <reason> at byte <offset>",
  *    the offset counting bytes of the event's data.
  * Encode writes Tremor's line: escaped measurement, tags sorted by key (non-string tag values
@@ -362,7 +361,6 @@ static bool is_space(uint8_t c) {
 }
 
 static int TB_CALL decode(void *instance, tb_batch *batch) {
-    uint32_t keep = 0;
     (void)instance;
     for (uint32_t ei = 0; ei < batch->count; ei++) {
         tb_event *e = &batch->events[ei];
@@ -370,11 +368,11 @@ static int TB_CALL decode(void *instance, tb_batch *batch) {
         tb_value v;
         bool empty = false;
         size_t s, bad;
-        if (!(e->flags & TB_EF_RAW)) goto kept;
+        if (!(e->flags & TB_EF_RAW)) continue;
         if (e->data.type != TB_BYTES) {
             if (!tb_event_fail(batch, e, "influx codec: raw event data is not bytes"))
                 return TB_ENOMEM;
-            goto kept;
+            continue;
         }
         d.arena = batch->arena;
         d.p = e->data.len ? e->data.as.bytes : (const uint8_t *)"";
@@ -391,26 +389,20 @@ static int TB_CALL decode(void *instance, tb_batch *batch) {
             while (d.n > s && is_space(d.p[d.n - 1])) d.n--;
             if (parse_line(&d, s, e->ingest_ns, &v, &empty) == TB_OK) {
                 if (empty) {
-                    if (e->flags & (TB_EF_STREAM_END | TB_EF_TRANSACTIONAL)) {
-                        if (!tb_event_fail(batch, e, "influx codec: empty line or comment"))
-                            return TB_ENOMEM;
-                        goto kept;
-                    }
-                    continue; /* dropped, as Tremor does */
+                    /* dropped, as Tremor does; the runtime still acknowledges it */
+                    e->data = tb_null();
+                    e->flags = (uint16_t)((e->flags & ~TB_EF_RAW) | TB_EF_DROPPED);
+                    continue;
                 }
                 e->data = v;
                 e->flags &= (uint16_t)~TB_EF_RAW;
-                goto kept;
+                continue;
             }
         }
         if (d.status == TB_ENOMEM) return TB_ENOMEM;
         if (!tb_event_failf(batch, e, "influx codec: %s at byte %zu", d.err, d.err_pos))
             return TB_ENOMEM;
-    kept:
-        if (keep != ei) batch->events[keep] = batch->events[ei];
-        keep++;
     }
-    batch->count = keep;
     return TB_OK;
 }
 

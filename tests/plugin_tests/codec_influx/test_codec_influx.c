@@ -139,14 +139,23 @@ static void test_empty_and_comments(void **state) {
     cf_raws(&f, "#end");
     f.b.events[f.b.count - 1].flags |= TB_EF_STREAM_END;
     assert_int_equal(cf_decode(&f), TB_OK);
-    assert_int_equal(f.b.count, 4);
-    assert_int_equal(f.b.events[0].id, 2);
-    assert_int_equal(tb_object_getz(&f.b.events[0].data, "timestamp")->as.i, 1);
-    assert_int_equal(f.b.events[1].id, 5);
-    assert_int_equal(tb_object_getz(&f.b.events[1].data, "timestamp")->as.i, 2);
-    assert_int_equal(f.b.events[2].data.type, TB_I64);
-    cf_assert_failed(&f, 3, "influx codec: empty line or comment");
-    assert_true(f.b.events[3].flags & TB_EF_STREAM_END);
+    /* nothing is removed: empty lines and comments are marked dropped, with their ids kept */
+    assert_int_equal(f.b.count, 7);
+    const uint32_t dropped[] = {0, 2, 3, 6};
+    for (size_t k = 0; k < sizeof dropped / sizeof *dropped; k++) {
+        const tb_event *d = &f.b.events[dropped[k]];
+        assert_true(d->flags & TB_EF_DROPPED);
+        assert_false(d->flags & TB_EF_RAW);
+        assert_int_equal(d->data.type, TB_NULL);
+        assert_int_equal(d->id, dropped[k] + 1);
+    }
+    assert_true(f.b.events[6].flags & TB_EF_STREAM_END);
+    assert_false(f.b.events[1].flags & TB_EF_DROPPED);
+    assert_int_equal(f.b.events[1].id, 2);
+    assert_int_equal(tb_object_getz(&f.b.events[1].data, "timestamp")->as.i, 1);
+    assert_int_equal(f.b.events[4].id, 5);
+    assert_int_equal(tb_object_getz(&f.b.events[4].data, "timestamp")->as.i, 2);
+    assert_int_equal(f.b.events[5].data.type, TB_I64);
     cf_stop(&f);
 }
 
