@@ -3,6 +3,7 @@
  *
  * Thread contract: single-threaded tests.
  */
+#define TB_FIX_IMPLEMENTATION
 #include "harness.h"
 
 #include <stdio.h>
@@ -17,80 +18,21 @@
 #error "TB_PLUGIN_DIR must name the build's plugins directory"
 #endif
 
-static tbr_registry *reg;
+int op_group_setup(void **state) { return tb_fix_group_setup(state); }
+int op_group_teardown(void **state) { return tb_fix_group_teardown(state); }
 
-int op_group_setup(void **state) {
-    (void)state;
-    reg = tbr_registry_new();
-    if (!reg) return -1;
-    /* plugins linked into the runtime (TEMBLOR_STATIC_PLUGINS) first, as the engine does;
-     * a missing operator then fails its test by name */
-    tbr_registry_add_static_plugins(reg);
-    tbr_registry_scan_dir(reg, TB_PLUGIN_DIR);
-    return 0;
-}
-
-int op_group_teardown(void **state) {
-    (void)state;
-    tbr_registry_free(reg);
-    reg = NULL;
-    return 0;
-}
-
-const tbr_component *op_component(const char *name) {
-    const tbr_component *c = tbr_registry_find(reg, TB_KIND_OPERATOR, name);
-    if (!c) fail_msg("no operator '%s' in %s", name, TB_PLUGIN_DIR);
-    return c;
-}
+const tbr_component *op_component(const char *name) { return tb_fix_component(TB_KIND_OPERATOR, name); }
 
 int op_try_start(op_fix *f, const char *name, const char *config_json, char *err, size_t n) {
-    const tbr_component *c = op_component(name);
-    tb_value config = tb_null();
-    memset(f, 0, sizeof *f);
-    f->mem_before = atomic_load(&c->plugin->mem_live);
-    f->config_arena = tbr_arena_new(1024);
-    assert_non_null(f->config_arena);
-    if (config_json) {
-        char jerr[128];
-        /* the text is copied: configuration must not point into the caller's literal */
-        char *text = tb_arena_dup(f->config_arena, config_json, strlen(config_json));
-        assert_non_null(text);
-        if (tbr_json_parse(f->config_arena, text, strlen(config_json), &config, jerr, sizeof jerr))
-            fail_msg("bad test configuration %s: %s", config_json, jerr);
-    }
-    return tbr_instance_create(reg, c, "test", config_json ? &config : NULL, NULL, 0, &f->inst,
-                               err, n);
+    return tb_fix_try_start(f, TB_KIND_OPERATOR, name, config_json, 0, err, n);
 }
 
 void op_start(op_fix *f, const char *name, const char *config_json) {
-    char err[512] = "";
-    int rc = op_try_start(f, name, config_json, err, sizeof err);
-    if (rc)
-        fail_msg("create %s with %s: %d: %s", name, config_json ? config_json : "(none)", rc, err);
-    assert_non_null(f->inst);
+    tb_fix_start(f, TB_KIND_OPERATOR, name, config_json, 0);
 }
 
-void op_stop(op_fix *f) {
-    const tbr_plugin *p = f->inst ? f->inst->component->plugin : NULL;
-    tbr_instance_destroy(f->inst);
-    tbr_arena_free(f->arena);
-    tbr_arena_free(f->config_arena);
-    /* everything the instance took from the host allocator went back */
-    if (p) assert_int_equal(atomic_load(&p->mem_live), f->mem_before);
-    memset(f, 0, sizeof *f);
-}
-
-void op_begin(op_fix *f) {
-    tbr_arena_free(f->arena);
-    /* small chunks, so values and event arrays grow through the arena's grow callback */
-    f->arena = tbr_arena_new(256);
-    assert_non_null(f->arena);
-    memset(&f->in, 0, sizeof f->in);
-    memset(&f->out, 0, sizeof f->out);
-    f->in.arena = f->out.arena = f->arena;
-    f->in.token = 1;
-    f->out.token = 2;
-}
+void op_stop(op_fix *f) { tb_fix_stop(f); }
+void op_begin(op_fix *f) { tb_fix_begin(f); }
 
 static tb_value parse(op_fix *f, const char *json) {
     tb_value v = tb_null();

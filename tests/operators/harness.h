@@ -23,14 +23,9 @@
 
 #include "plugin/instance.h"
 #include "plugin/registry.h"
+#include "plugin_fix.h"
 
-typedef struct op_fix {
-    tbr_instance *inst;
-    tb_arena *config_arena;
-    tb_arena *arena; /* the current batch's; in.arena == out.arena == arena */
-    tb_batch in, out;
-    size_t mem_before; /* the plugin's live bytes before the instance */
-} op_fix;
+typedef struct tb_fix op_fix; /* the common plugin fixture: tests/support/plugin_fix.h */
 
 /* cmocka group setup/teardown: one registry over the build's plugins directory. */
 int op_group_setup(void **state);

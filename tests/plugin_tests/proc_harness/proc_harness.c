@@ -4,6 +4,7 @@
  *
  * Thread contract: single-threaded tests. Ownership: see proc_harness.h.
  */
+#define TB_FIX_IMPLEMENTATION
 #include "proc_harness.h"
 
 #include <stdio.h>
@@ -13,78 +14,20 @@
 #include "value/arena.h"
 #include "value/json.h"
 
-#ifndef TB_PLUGIN_DIR
-#error "TB_PLUGIN_DIR must name the build's plugins directory"
-#endif
+int pf_group_setup(void **state) { return tb_fix_group_setup(state); }
+int pf_group_teardown(void **state) { return tb_fix_group_teardown(state); }
 
-static tbr_registry *reg;
-
-int pf_group_setup(void **state) {
-    (void)state;
-    reg = tbr_registry_new();
-    if (!reg) return -1;
-    tbr_registry_add_static_plugins(reg);
-    tbr_registry_scan_dir(reg, TB_PLUGIN_DIR);
-    return 0;
-}
-
-int pf_group_teardown(void **state) {
-    (void)state;
-    tbr_registry_free(reg);
-    reg = NULL;
-    return 0;
-}
-
-int pf_try_start(pf *f, uint32_t kind, const char *name, const char *config_json, char *err,
-                 size_t n) {
-    const tbr_component *c = tbr_registry_find(reg, kind, name);
-    tb_value config = tb_null();
-    if (!c)
-        fail_msg("no %s '%s' in %s", kind == TB_KIND_PREPROCESSOR ? "preprocessor" : "postprocessor",
-                 name, TB_PLUGIN_DIR);
-    memset(f, 0, sizeof *f);
-    f->mem_before = atomic_load(&c->plugin->mem_live);
-    f->config_arena = tbr_arena_new(1024);
-    assert_non_null(f->config_arena);
-    if (config_json) {
-        char jerr[128];
-        char *text = tb_arena_dup(f->config_arena, config_json, strlen(config_json));
-        assert_non_null(text);
-        if (tbr_json_parse(f->config_arena, text, strlen(config_json), &config, jerr, sizeof jerr))
-            fail_msg("bad test configuration %s: %s", config_json, jerr);
-    }
-    return tbr_instance_create(reg, c, "test", config_json ? &config : NULL, NULL, 3, &f->inst,
-                               err, n);
+/* Processors are created for stream 3, so stream handling is not tested by accident at 0. */
+int pf_try_start(pf *f, uint32_t kind, const char *name, const char *config_json, char *err, size_t n) {
+    return tb_fix_try_start(f, kind, name, config_json, 3, err, n);
 }
 
 void pf_start(pf *f, uint32_t kind, const char *name, const char *config_json) {
-    char err[512] = "";
-    int rc = pf_try_start(f, kind, name, config_json, err, sizeof err);
-    if (rc)
-        fail_msg("create %s with %s: %d: %s", name, config_json ? config_json : "(none)", rc, err);
-    assert_non_null(f->inst);
+    tb_fix_start(f, kind, name, config_json, 3);
 }
 
-void pf_stop(pf *f) {
-    const tbr_plugin *p = f->inst ? f->inst->component->plugin : NULL;
-    tbr_instance_destroy(f->inst);
-    tbr_arena_free(f->arena);
-    tbr_arena_free(f->config_arena);
-    if (p) assert_int_equal(atomic_load(&p->mem_live), f->mem_before);
-    memset(f, 0, sizeof *f);
-}
-
-void pf_begin(pf *f) {
-    tbr_arena_free(f->arena);
-    /* small chunks, so values and event arrays grow through the arena's grow callback */
-    f->arena = tbr_arena_new(256);
-    assert_non_null(f->arena);
-    memset(&f->in, 0, sizeof f->in);
-    memset(&f->out, 0, sizeof f->out);
-    f->in.arena = f->out.arena = f->arena;
-    f->in.token = 1;
-    f->out.token = 2;
-}
+void pf_stop(pf *f) { tb_fix_stop(f); }
+void pf_begin(pf *f) { tb_fix_begin(f); }
 
 tb_event *pf_chunk(pf *f, const void *p, size_t n, uint64_t ingest_ns) {
     /* an exact-size copy, so reading past the chunk is caught by AddressSanitizer */

@@ -25,14 +25,9 @@
 
 #include "plugin/instance.h"
 #include "plugin/registry.h"
+#include "plugin_fix.h"
 
-typedef struct pf {
-    tbr_instance *inst;
-    tb_arena *config_arena;
-    tb_arena *arena; /* the current batch's; in.arena == out.arena == arena */
-    tb_batch in, out;
-    size_t mem_before;
-} pf;
+typedef struct tb_fix pf; /* the common plugin fixture: tests/support/plugin_fix.h */
 
 /* cmocka group setup/teardown: one registry over the build's plugins directory. */
 int pf_group_setup(void **state);
