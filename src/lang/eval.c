@@ -11,13 +11,24 @@
 static const tb_value null_value = {TB_NULL, 0, 0, 0, {.u = 0}};
 
 void tbr_eval_env_init(tbr_eval_env *env, tb_arena *arena) {
-    memset(env, 0, sizeof *env);
+    /* field by field: this runs per event, and the 512 bytes of the error text are written
+     * only on failure, so clearing them every time would be wasted */
     env->arena = arena;
+    env->state_arena = NULL;
+    env->event = env->meta = env->state = NULL;
+    env->args = env->group = env->window = &null_value;
+    env->aggr_values = NULL;
+    env->locals = NULL;
+    env->nlocals = 0;
     env->rng_local = 0x2545F4914F6CDD1Dull;
     env->rng_state = &env->rng_local;
-    env->args = &null_value;
-    env->group = &null_value;
-    env->window = &null_value;
+    env->emitted = tb_null();
+    env->event_emitted = false;
+    env->port = NULL;
+    env->port_len = 0;
+    env->error[0] = '\0';
+    env->error_span = (tbr_span){0, 0};
+    env->depth = 0;
 }
 
 int tbr_eval_fail(tbr_eval_env *env, tbr_span span, const char *fmt, ...) {

@@ -49,7 +49,8 @@ typedef struct tbr_eval_env {
     uint64_t rng_local;
 } tbr_eval_env;
 
-/* Zeroes env and points it at arena, with null event, meta, state and args. */
+/* Resets env and points it at arena, with no event, meta or state and null args, group and
+ * window. */
 void tbr_eval_env_init(tbr_eval_env *env, tb_arena *arena);
 
 /* Evaluates node into *out. Returns TBR_EVAL_OK, TBR_EVAL_EMIT, TBR_EVAL_DROP or
