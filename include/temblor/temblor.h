@@ -835,6 +835,17 @@ typedef struct tb_create_args {
     uint32_t reserved2;
 } tb_create_args;
 
+/* create and destroy for a component whose instances hold no state (a stateless codec,
+ * processor or operator): *out_instance is a token that is never dereferenced; nothing is
+ * allocated, so nothing is freed. Plug them into any vtable's create and destroy. */
+static inline int TB_CALL tb_stateless_create(const tb_create_args *args, void **out_instance) {
+    static const char token;
+    (void)args;
+    *out_instance = (void *)&token;
+    return TB_OK;
+}
+static inline void TB_CALL tb_stateless_destroy(void *instance) { (void)instance; }
+
 /* Connector flags. */
 enum {
     TB_CONNECTOR_SOURCE = 1u << 0,        /* has a source half: pull */

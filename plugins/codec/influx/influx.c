@@ -25,7 +25,7 @@
  * shortest text that reads back exactly, with ".0" for integral values, booleans as
  * true/false), a space and the timestamp. Missing or ill-typed parts fail the event.
  *
- * Ownership: the instance (host->alloc) holds only host pointers; every value and every byte
+ * Ownership: stateless (no instance memory); every value and every byte
  * of output belongs to the batch arena. Thread contract: create/destroy on the control
  * thread; decode/encode of one instance on one thread at a time. No global mutable state.
  */
@@ -33,11 +33,6 @@
 
 #include <math.h>
 #include <stdlib.h>
-
-typedef struct codec {
-    const tb_host_api *host;
-    tb_context *ctx;
-} codec;
 
 /* ---------------------------------------------------------------------------------------
  * Decoding
@@ -601,24 +596,10 @@ static int TB_CALL encode(void *instance, tb_batch *batch) {
  * Instances and the descriptor
  * ------------------------------------------------------------------------------------- */
 
-static int TB_CALL create(const tb_create_args *args, void **out) {
-    codec *c = args->host->alloc(args->ctx, sizeof *c);
-    if (!c) return TB_ENOMEM;
-    c->host = args->host;
-    c->ctx = args->ctx;
-    *out = c;
-    return TB_OK;
-}
-
-static void TB_CALL destroy(void *instance) {
-    codec *c = instance;
-    c->host->free(c->ctx, c);
-}
-
 static const tb_codec_vtable vtable = {
     .struct_size = sizeof(tb_codec_vtable),
-    .create = create,
-    .destroy = destroy,
+    .create = tb_stateless_create,
+    .destroy = tb_stateless_destroy,
     .decode = decode,
     .encode = encode,
 };

@@ -15,7 +15,7 @@
  * Encode writes the smallest encoding of every integer, floats as float64, strings as str,
  * bytes as bin, arrays and objects (members in order) into a tb_buf in the batch arena.
  *
- * Ownership: the instance (host->alloc) holds only its host and context; every value and
+ * Ownership: stateless (no instance memory); every value and
  * every output byte belongs to the batch arena. Decoded strings/bytes point into the input.
  * Thread contract: create/destroy on the control thread; decode/encode of one instance on
  * one thread at a time. No global mutable state.
@@ -23,11 +23,6 @@
 #include <temblor/temblor.h>
 
 #define MP_MAX_DEPTH 512
-
-typedef struct codec {
-    const tb_host_api *host;
-    tb_context *ctx;
-} codec;
 
 /* ---------------------------------------------------------------------------------------
  * Decoding
@@ -414,24 +409,10 @@ static int TB_CALL encode(void *instance, tb_batch *batch) {
  * Instances and the descriptor
  * ------------------------------------------------------------------------------------- */
 
-static int TB_CALL create(const tb_create_args *args, void **out) {
-    codec *c = args->host->alloc(args->ctx, sizeof *c);
-    if (!c) return TB_ENOMEM;
-    c->host = args->host;
-    c->ctx = args->ctx;
-    *out = c;
-    return TB_OK;
-}
-
-static void TB_CALL destroy(void *instance) {
-    codec *c = instance;
-    c->host->free(c->ctx, c);
-}
-
 static const tb_codec_vtable vtable = {
     .struct_size = sizeof(tb_codec_vtable),
-    .create = create,
-    .destroy = destroy,
+    .create = tb_stateless_create,
+    .destroy = tb_stateless_destroy,
     .decode = decode,
     .encode = encode,
 };

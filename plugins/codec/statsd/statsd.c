@@ -17,7 +17,7 @@
  * type g. value and sample_rate must be int or float (finite); integers are written as
  * such, floats in the shortest text that reads back exactly, with ".0" when integral.
  *
- * Ownership: the instance (host->alloc) holds only host pointers; every value and every byte
+ * Ownership: stateless (no instance memory); every value and every byte
  * of output belongs to the batch arena. Thread contract: create/destroy on the control
  * thread; decode/encode of one instance on one thread at a time. No global mutable state.
  */
@@ -25,11 +25,6 @@
 
 #include <math.h>
 #include <stdlib.h>
-
-typedef struct codec {
-    const tb_host_api *host;
-    tb_context *ctx;
-} codec;
 
 /* ---------------------------------------------------------------------------------------
  * Decoding
@@ -317,24 +312,10 @@ static int TB_CALL encode(void *instance, tb_batch *batch) {
  * Instances and the descriptor
  * ------------------------------------------------------------------------------------- */
 
-static int TB_CALL create(const tb_create_args *args, void **out) {
-    codec *c = args->host->alloc(args->ctx, sizeof *c);
-    if (!c) return TB_ENOMEM;
-    c->host = args->host;
-    c->ctx = args->ctx;
-    *out = c;
-    return TB_OK;
-}
-
-static void TB_CALL destroy(void *instance) {
-    codec *c = instance;
-    c->host->free(c->ctx, c);
-}
-
 static const tb_codec_vtable vtable = {
     .struct_size = sizeof(tb_codec_vtable),
-    .create = create,
-    .destroy = destroy,
+    .create = tb_stateless_create,
+    .destroy = tb_stateless_destroy,
     .decode = decode,
     .encode = encode,
 };

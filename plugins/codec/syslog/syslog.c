@@ -17,7 +17,7 @@
  * timestamp; "RFC3164" gives "<PRI>Mmm dd hh:mm:ss HOST APP[PROCID]: MSG". Invalid records
  * fail with "syslog codec: <reason>" (Tremor's reasons).
  *
- * Ownership: no instance state beyond the host pointers; every value and output byte
+ * Ownership: stateless (no instance memory); every value and output byte
  * belongs to the batch arena; decoded strings point into the input bytes.
  * Thread contract: create/destroy on the control thread; decode/encode of one instance on
  * one thread at a time. No global mutable state.
@@ -26,11 +26,6 @@
 
 #include <stdlib.h>
 #include <time.h>
-
-typedef struct codec {
-    const tb_host_api *host;
-    tb_context *ctx;
-} codec;
 
 static const char *const severities[8] = {"emerg",   "alert",  "crit", "err",
                                           "warning", "notice", "info", "debug"};
@@ -568,24 +563,10 @@ static int TB_CALL encode(void *instance, tb_batch *batch) {
  * Instances and the descriptor
  * ------------------------------------------------------------------------------------- */
 
-static int TB_CALL create(const tb_create_args *args, void **out) {
-    codec *c = args->host->alloc(args->ctx, sizeof *c);
-    if (!c) return TB_ENOMEM;
-    c->host = args->host;
-    c->ctx = args->ctx;
-    *out = c;
-    return TB_OK;
-}
-
-static void TB_CALL destroy(void *instance) {
-    codec *c = instance;
-    c->host->free(c->ctx, c);
-}
-
 static const tb_codec_vtable vtable = {
     .struct_size = sizeof(tb_codec_vtable),
-    .create = create,
-    .destroy = destroy,
+    .create = tb_stateless_create,
+    .destroy = tb_stateless_destroy,
     .decode = decode,
     .encode = encode,
 };

@@ -29,11 +29,6 @@
 
 #define YAML_MAX_DEPTH 256
 
-typedef struct codec {
-    const tb_host_api *host;
-    tb_context *ctx;
-} codec;
-
 /* ---------------------------------------------------------------------------------------
  * Decoding
  * ------------------------------------------------------------------------------------- */
@@ -420,24 +415,10 @@ static int TB_CALL encode(void *instance, tb_batch *batch) {
  * Instances and the descriptor
  * ------------------------------------------------------------------------------------- */
 
-static int TB_CALL create(const tb_create_args *args, void **out) {
-    codec *c = args->host->alloc(args->ctx, sizeof *c);
-    if (!c) return TB_ENOMEM;
-    c->host = args->host;
-    c->ctx = args->ctx;
-    *out = c;
-    return TB_OK;
-}
-
-static void TB_CALL destroy(void *instance) {
-    codec *c = instance;
-    c->host->free(c->ctx, c);
-}
-
 static const tb_codec_vtable vtable = {
     .struct_size = sizeof(tb_codec_vtable),
-    .create = create,
-    .destroy = destroy,
+    .create = tb_stateless_create,
+    .destroy = tb_stateless_destroy,
     .decode = decode,
     .encode = encode,
 };

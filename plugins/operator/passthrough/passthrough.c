@@ -13,16 +13,6 @@
 
 enum { PORT_OUT = 0 };
 
-/* No state: a non-NULL token stands for the instance. */
-static int TB_CALL create(const tb_create_args *args, void **out) {
-    (void)args;
-    static int token;
-    *out = &token;
-    return TB_OK;
-}
-
-static void TB_CALL destroy(void *instance) { (void)instance; }
-
 static int TB_CALL process(void *instance, uint32_t in_port, tb_batch *in, tb_batch *out) {
     for (uint32_t i = 0; i < in->count; i++) {
         tb_event *e = tb_batch_push(out);
@@ -38,8 +28,8 @@ static const char *const ports[] = {"out", "err", NULL};
 static const tb_operator_vtable vtable = {
     .struct_size = sizeof(tb_operator_vtable),
     .output_ports = ports,
-    .create = create,
-    .destroy = destroy,
+    .create = tb_stateless_create,
+    .destroy = tb_stateless_destroy,
     .process = process,
 };
 

@@ -4,31 +4,12 @@
  * `base64` postprocessor does. Empty input encodes to an empty event. The plugin is
  * `base64_post` because the plugin name `base64` belongs to the preprocessor.
  *
- * Ownership: the instance (host->alloc) is the plugin's until destroy; encoded bytes are in
+ * Ownership: stateless (no instance memory); encoded bytes are in
  * the batch's arena. Nothing is kept across calls.
  * Thread contract: create/destroy on the control (or stream) thread; process on the
  * instance's thread, one call at a time. No shared state between instances.
  */
 #include <temblor/temblor.h>
-
-typedef struct b64_post {
-    const tb_host_api *host;
-    tb_context *ctx;
-} b64_post;
-
-static int TB_CALL create(const tb_create_args *args, void **out) {
-    b64_post *s = args->host->alloc(args->ctx, sizeof *s);
-    if (!s) return TB_ENOMEM;
-    s->host = args->host;
-    s->ctx = args->ctx;
-    *out = s;
-    return TB_OK;
-}
-
-static void TB_CALL destroy(void *instance) {
-    b64_post *s = instance;
-    s->host->free(s->ctx, s);
-}
 
 static const char alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -90,8 +71,8 @@ static int TB_CALL process(void *instance, const tb_batch *in, tb_batch *out) {
 
 static const tb_processor_vtable vtable = {
     .struct_size = sizeof(tb_processor_vtable),
-    .create = create,
-    .destroy = destroy,
+    .create = tb_stateless_create,
+    .destroy = tb_stateless_destroy,
     .process = process,
 };
 

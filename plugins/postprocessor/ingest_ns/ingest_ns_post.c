@@ -4,31 +4,12 @@
  * ingest_ns as an unsigned 64-bit big-endian integer to its bytes. The `ingest_ns`
  * preprocessor reads it back.
  *
- * Ownership: the instance (host->alloc) is the plugin's until destroy; output bytes are in
+ * Ownership: stateless (no instance memory); output bytes are in
  * the batch's arena. Nothing is kept across calls.
  * Thread contract: create/destroy on the control (or stream) thread; process on the
  * instance's thread, one call at a time. No shared state between instances.
  */
 #include <temblor/temblor.h>
-
-typedef struct ingest_post {
-    const tb_host_api *host;
-    tb_context *ctx;
-} ingest_post;
-
-static int TB_CALL create(const tb_create_args *args, void **out) {
-    ingest_post *s = args->host->alloc(args->ctx, sizeof *s);
-    if (!s) return TB_ENOMEM;
-    s->host = args->host;
-    s->ctx = args->ctx;
-    *out = s;
-    return TB_OK;
-}
-
-static void TB_CALL destroy(void *instance) {
-    ingest_post *s = instance;
-    s->host->free(s->ctx, s);
-}
 
 static int TB_CALL process(void *instance, const tb_batch *in, tb_batch *out) {
     (void)instance;
@@ -61,8 +42,8 @@ static int TB_CALL process(void *instance, const tb_batch *in, tb_batch *out) {
 
 static const tb_processor_vtable vtable = {
     .struct_size = sizeof(tb_processor_vtable),
-    .create = create,
-    .destroy = destroy,
+    .create = tb_stateless_create,
+    .destroy = tb_stateless_destroy,
     .process = process,
 };
 

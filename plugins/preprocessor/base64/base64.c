@@ -8,31 +8,12 @@
  * padding, non-zero trailing bits) goes to the err port through tb_event_fail with the
  * offending input as data, and the batch goes on. Empty input decodes to an empty event.
  *
- * Ownership: the instance (host->alloc) is the plugin's until destroy; decoded bytes are in
+ * Ownership: stateless (no instance memory); decoded bytes are in
  * the batch's arena. The plugin keeps nothing across calls.
  * Thread contract: create/destroy on the control (or stream) thread; process on the
  * instance's thread, one call at a time. No shared state between instances.
  */
 #include <temblor/temblor.h>
-
-typedef struct b64_pre {
-    const tb_host_api *host;
-    tb_context *ctx;
-} b64_pre;
-
-static int TB_CALL create(const tb_create_args *args, void **out) {
-    b64_pre *s = args->host->alloc(args->ctx, sizeof *s);
-    if (!s) return TB_ENOMEM;
-    s->host = args->host;
-    s->ctx = args->ctx;
-    *out = s;
-    return TB_OK;
-}
-
-static void TB_CALL destroy(void *instance) {
-    b64_pre *s = instance;
-    s->host->free(s->ctx, s);
-}
 
 /* The 6-bit value of c, or -1 when c is not in the standard alphabet. */
 static int sextet(uint8_t c) {
@@ -130,8 +111,8 @@ static int TB_CALL process(void *instance, const tb_batch *in, tb_batch *out) {
 
 static const tb_processor_vtable vtable = {
     .struct_size = sizeof(tb_processor_vtable),
-    .create = create,
-    .destroy = destroy,
+    .create = tb_stateless_create,
+    .destroy = tb_stateless_destroy,
     .process = process,
 };
 

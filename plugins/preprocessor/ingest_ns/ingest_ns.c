@@ -7,31 +7,12 @@
  *
  * Each event is read on its own: frame the stream first (e.g. `length_prefixed`).
  *
- * Ownership: the instance (host->alloc) is the plugin's until destroy; output points into
+ * Ownership: stateless (no instance memory); output points into
  * the input bytes (in->arena is out->arena). Nothing is kept across calls.
  * Thread contract: create/destroy on the control (or stream) thread; process on the
  * instance's thread, one call at a time. No shared state between instances.
  */
 #include <temblor/temblor.h>
-
-typedef struct ingest_pre {
-    const tb_host_api *host;
-    tb_context *ctx;
-} ingest_pre;
-
-static int TB_CALL create(const tb_create_args *args, void **out) {
-    ingest_pre *s = args->host->alloc(args->ctx, sizeof *s);
-    if (!s) return TB_ENOMEM;
-    s->host = args->host;
-    s->ctx = args->ctx;
-    *out = s;
-    return TB_OK;
-}
-
-static void TB_CALL destroy(void *instance) {
-    ingest_pre *s = instance;
-    s->host->free(s->ctx, s);
-}
 
 static int TB_CALL process(void *instance, const tb_batch *in, tb_batch *out) {
     (void)instance;
@@ -66,8 +47,8 @@ static int TB_CALL process(void *instance, const tb_batch *in, tb_batch *out) {
 
 static const tb_processor_vtable vtable = {
     .struct_size = sizeof(tb_processor_vtable),
-    .create = create,
-    .destroy = destroy,
+    .create = tb_stateless_create,
+    .destroy = tb_stateless_destroy,
     .process = process,
 };
 
