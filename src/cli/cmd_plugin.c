@@ -138,12 +138,17 @@ static int list(tbr_registry *reg, const tbr_cli_opts *opts) {
     }
     tbr_plugin *p;
     size_t loaded = 0;
-    printf("%-16s %-9s %-5s %-34s %s\n", "PLUGIN", "VERSION", "ABI", "PROVIDES", "PATH");
+    int name_width = (int)strlen("PLUGIN"); /* the column fits the longest name */
+    for (size_t i = 0; (p = tbr_registry_plugin_at(reg, i)); i++)
+        if ((int)strlen(p->desc.name) > name_width) name_width = (int)strlen(p->desc.name);
+    printf("%-*s %-9s %-5s %-34s %s\n", name_width, "PLUGIN", "VERSION", "ABI", "PROVIDES",
+           "PATH");
     for (size_t i = 0; (p = tbr_registry_plugin_at(reg, i)); i++, loaded++) {
         char kinds[256], abi[16];
         print_kinds(p, kinds, sizeof kinds);
         snprintf(abi, sizeof abi, "%u.%u", p->desc.abi_major, p->desc.abi_minor);
-        printf("%-16s %-9s %-5s %-34s %s\n", p->desc.name, p->desc.version, abi, kinds, p->path);
+        printf("%-*s %-9s %-5s %-34s %s\n", name_width, p->desc.name, p->desc.version, abi,
+               kinds, p->path);
     }
     const tbr_refusal *r;
     size_t refused = 0;
