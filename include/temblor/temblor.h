@@ -747,6 +747,17 @@ typedef struct tb_ext_json {
     int(TB_CALL *write)(const tb_value *v, tb_buf *buf);
 } tb_ext_json;
 
+/* Host extension "temblor.runtime/1": requests to the runtime itself. shutdown asks for a
+ * graceful stop, as SIGTERM does: sources stop pulling, events in flight drain to their
+ * sinks, instances stop, and the process exits with exit_code (the first request wins).
+ * It returns at once; the caller keeps running until the runtime stops it. Any thread. */
+#define TB_EXT_RUNTIME "temblor.runtime/1"
+typedef struct tb_ext_runtime {
+    uint32_t struct_size;
+    uint32_t reserved;
+    void(TB_CALL *shutdown)(tb_context *ctx, int exit_code);
+} tb_ext_runtime;
+
 /* ---------------------------------------------------------------------------------------
  * Declared options and permissions
  * ------------------------------------------------------------------------------------- */
@@ -882,9 +893,15 @@ typedef struct tb_connector_vtable {
 
     /* Source half (required with TB_CONNECTOR_SOURCE). Appends events to out with
      * tb_batch_push: raw bytes (TB_EF_RAW, data TB_BYTES in out->arena) or values
-     * (TB_CONNECTOR_STRUCTURED). Returns TB_OK (possibly with no events), TB_EAGAIN when
-     * nothing is ready (the runtime waits for a watched fd, a timer or wake), TB_EOF when
-     * the source is exhausted, or an error. The instance's thread. */
+     * (TB_CONNECTOR_STRUCTURED). out arrives empty with room for the runtime's batch size
+     * (out->capacity): a source should stop there. Returns TB_OK (possibly with no events;
+     * the runtime pulls again as soon as the flow has room), TB_EAGAIN when nothing is
+     * ready (the runtime pulls again after any of the instance's fd or timer callbacks has
+     * run, or after wake), TB_EOF when the source is exhausted (events appended in the same
+     * call are kept), or an error. A source that serves several streams (files,
+     * connections) sets tb_event.stream and ends a stream with an event flagged
+     * TB_EF_STREAM_END (its data may be empty bytes), so the runtime flushes and frees that
+     * stream's preprocessors. The instance's thread. */
     int(TB_CALL *pull)(void *instance, tb_batch *out);
     /* Source half, optional: the events with these ids (tb_event.id) reached every sink
      * (ack) or failed somewhere (fail, so a transactional source replays them). ids is

@@ -46,6 +46,15 @@ void tbr_context_free(tb_context *ctx);
 /* The host function table every plugin receives. */
 const tb_host_api *tbr_host_api(void);
 
+/* The "temblor.runtime/1" extension's shutdown requests: the engine installs a handler
+ * (called on the requesting thread with the exit code; NULL uninstalls). Without one, the
+ * first request's code is kept: tbr_host_shutdown_requested returns it (-1: none), and
+ * tbr_host_shutdown_reset forgets it. Any thread. */
+typedef void (*tbr_shutdown_fn)(int exit_code);
+void tbr_host_set_shutdown_handler(tbr_shutdown_fn fn);
+int tbr_host_shutdown_requested(void);
+void tbr_host_shutdown_reset(void);
+
 /* The message a callback set through set_error ("" if none), and clearing it before a call.
  * The thread that made the failing call. */
 const char *tbr_context_error(const tb_context *ctx);

@@ -55,9 +55,32 @@ static int TB_CALL json_write(const tb_value *v, tb_buf *buf) { return tbr_json_
 
 static const tb_ext_json json_extension = {sizeof(tb_ext_json), json_parse, json_write};
 
+/* Shutdown requests go to the handler the engine installs; before one is installed (tests
+ * that drive a plugin directly) the first request is remembered for them to read. */
+static _Atomic(tbr_shutdown_fn) shutdown_handler;
+static _Atomic int shutdown_requested_code = -1;
+
+void tbr_host_set_shutdown_handler(tbr_shutdown_fn fn) { atomic_store(&shutdown_handler, fn); }
+
+int tbr_host_shutdown_requested(void) { return atomic_load(&shutdown_requested_code); }
+
+void tbr_host_shutdown_reset(void) { atomic_store(&shutdown_requested_code, -1); }
+
+static void TB_CALL runtime_shutdown(tb_context *ctx, int exit_code) {
+    int none = -1;
+    if (exit_code < 0) exit_code = 1;
+    atomic_compare_exchange_strong(&shutdown_requested_code, &none, exit_code);
+    tbr_log_msg(TB_LOG_INFO, ctx ? ctx->label : "runtime", "shutdown requested");
+    tbr_shutdown_fn fn = atomic_load(&shutdown_handler);
+    if (fn) fn(exit_code);
+}
+
+static const tb_ext_runtime runtime_extension = {sizeof(tb_ext_runtime), 0, runtime_shutdown};
+
 static const void *TB_CALL host_get_extension(tb_context *ctx, const char *id) {
     (void)ctx;
     if (id && strcmp(id, TB_EXT_JSON) == 0) return &json_extension;
+    if (id && strcmp(id, TB_EXT_RUNTIME) == 0) return &runtime_extension;
     return NULL;
 }
 

@@ -68,9 +68,10 @@ static inline const tbr_component *tb_fix_component(uint32_t kind, const char *n
     return c;
 }
 
-/* Creates an instance (stream is handed to processors); returns create's status. */
-static inline int tb_fix_try_start(tb_fix *f, uint32_t kind, const char *name, const char *config_json,
-                                   uint32_t stream, char *err, size_t n) {
+/* Creates an instance (stream is handed to processors) whose fd and timer registrations go to
+ * loop (NULL: they fail with TB_ENOTSUP); returns create's status. */
+static inline int tb_fix_try_start_on(tb_fix *f, uint32_t kind, const char *name, const char *config_json,
+                                      uint32_t stream, struct tbr_loop *loop, char *err, size_t n) {
     const tbr_component *c = tb_fix_component(kind, name);
     tb_value config = tb_null();
     memset(f, 0, sizeof *f);
@@ -85,8 +86,13 @@ static inline int tb_fix_try_start(tb_fix *f, uint32_t kind, const char *name, c
         if (tbr_json_parse(f->config_arena, text, strlen(config_json), &config, jerr, sizeof jerr))
             fail_msg("bad test configuration %s: %s", config_json, jerr);
     }
-    return tbr_instance_create(tb_fix_registry, c, "test", config_json ? &config : NULL, NULL, stream,
+    return tbr_instance_create(tb_fix_registry, c, "test", config_json ? &config : NULL, loop, stream,
                                &f->inst, err, n);
+}
+
+static inline int tb_fix_try_start(tb_fix *f, uint32_t kind, const char *name, const char *config_json,
+                                   uint32_t stream, char *err, size_t n) {
+    return tb_fix_try_start_on(f, kind, name, config_json, stream, NULL, err, n);
 }
 
 static inline void tb_fix_start(tb_fix *f, uint32_t kind, const char *name, const char *config_json,
