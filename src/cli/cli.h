@@ -30,5 +30,7 @@ int tbr_cmd_version(int argc, char **argv);
 int tbr_cmd_plugin(int argc, char **argv);
 int tbr_cmd_check(int argc, char **argv);
 int tbr_cmd_run(int argc, char **argv);
+/* Runs one script (.tremor) or query (.trickle) over JSON lines on stdin. */
+int tbr_cmd_run_lang(const char *path);
 
 #endif

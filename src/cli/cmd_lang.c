@@ -1,6 +1,6 @@
 /* cmd_lang.c - `temblor check FILE` and `temblor run FILE` for the language: check compiles
  * and reports every error with its place; run feeds JSON lines from stdin through a script
- * and writes what it emits to stdout (until the runtime runs full deployments). */
+ * and writes what it emits to stdout (deployments run through cmd_run.c). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -226,15 +226,11 @@ static int run_query(const char *path) {
     return rc;
 }
 
-int tbr_cmd_run(int argc, char **argv) {
-    if (argc != 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs("usage: temblor run FILE.tremor|FILE.trickle < events.jsonl\n", argc == 2 ? stdout : stderr);
-        return argc == 2 ? TBR_EXIT_OK : TBR_EXIT_USAGE;
-    }
-    if (ends_with(argv[1], ".trickle")) return run_query(argv[1]);
-    if (!ends_with(argv[1], ".tremor")) return unsupported(argv[1]);
+int tbr_cmd_run_lang(const char *path) {
+    if (ends_with(path, ".trickle")) return run_query(path);
+    if (!ends_with(path, ".tremor")) return unsupported(path);
     tbr_source *src;
-    tbr_script *s = compile(argv[1], &src);
+    tbr_script *s = compile(path, &src);
     if (!s) return TBR_EXIT_FAILURE;
     tbr_script_instance inst;
     tb_arena *arena = tbr_arena_new(0);

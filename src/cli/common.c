@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/log.h"
 
 int tbr_cli_parse_common(int argc, char **argv, tbr_cli_opts *opts) {
     int out = 0;
@@ -12,9 +13,17 @@ int tbr_cli_parse_common(int argc, char **argv, tbr_cli_opts *opts) {
             opts->json = true;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             opts->help = true;
-        } else if (strcmp(a, "--plugin-dir") == 0) {
+        } else if (strcmp(a, "--log-level") == 0 || strcmp(a, "--log") == 0) {
+            uint32_t level;
+            if (i + 1 >= argc || !tbr_log_parse_level(argv[i + 1], &level)) {
+                fprintf(stderr, "temblor: %s needs one of error, warn, info, debug, trace\n", a);
+                return -1;
+            }
+            tbr_log_set_level(level);
+            i++;
+        } else if (strcmp(a, "--plugin-dir") == 0 || strcmp(a, "--plugin-path") == 0) {
             if (i + 1 >= argc) {
-                fprintf(stderr, "temblor: --plugin-dir needs a directory\n");
+                fprintf(stderr, "temblor: %s needs a directory\n", a);
                 return -1;
             }
             if (opts->plugin_dir_count == 32) {

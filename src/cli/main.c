@@ -13,13 +13,15 @@ static void usage(FILE *out) {
           "  plugin inspect NAME|FILE    show a plugin's metadata, options and permissions\n"
           "  check FILE...               check scripts, queries and deployments (.tremor, .trickle,\n"
           "                              .troy); errors with file:line:column\n"
+          "  run FILE.troy...            run deployments until every source has ended or\n"
+          "                              SIGINT/SIGTERM (then drain in-flight events and exit)\n"
           "  run FILE                    run a script or query over JSON lines on stdin\n"
           "  version                     print the version and plugin ABI\n"
           "  help                        show this help\n"
           "\n"
           "options:\n"
-          "  --log LEVEL         error, warn, info (default), debug or trace\n"
-          "  --plugin-dir DIR    also search DIR for plugins (repeatable)\n"
+          "  --log-level LEVEL   error, warn, info (default), debug or trace (also --log)\n"
+          "  --plugin-path DIR   also search DIR for plugins (repeatable; also --plugin-dir)\n"
           "  --json              machine-readable output\n"
           "\n"
           "Plugins are searched in TEMBLOR_PLUGIN_PATH (colon-separated), --plugin-dir,\n"
@@ -35,7 +37,7 @@ int main(int argc, char **argv) {
             return TBR_EXIT_OK;
         }
         if (strcmp(argv[i], "--version") == 0) return tbr_cmd_version(0, NULL);
-        if (strcmp(argv[i], "--log") == 0 && i + 1 < argc) {
+        if ((strcmp(argv[i], "--log") == 0 || strcmp(argv[i], "--log-level") == 0) && i + 1 < argc) {
             uint32_t level;
             if (!tbr_log_parse_level(argv[i + 1], &level)) {
                 fprintf(stderr, "temblor: unknown log level '%s'\n", argv[i + 1]);

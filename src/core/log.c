@@ -66,3 +66,20 @@ void tbr_log(uint32_t level, const char *origin, const char *fmt, ...) {
     va_end(ap);
     tbr_log_msg(level, origin, msg);
 }
+
+const char *tbr_status_name(int status) {
+    switch (status) {
+    case TB_OK: return "TB_OK";
+    case TB_ERROR: return "TB_ERROR: failed";
+    case TB_EINVAL: return "TB_EINVAL: invalid argument or configuration";
+    case TB_ENOMEM: return "TB_ENOMEM: out of memory";
+    case TB_EAGAIN: return "TB_EAGAIN: nothing now";
+    case TB_EOF: return "TB_EOF: no more data";
+    case TB_ENOTSUP: return "TB_ENOTSUP: not supported";
+    case TB_EIO: return "TB_EIO: I/O failed";
+    case TB_ETIMEDOUT: return "TB_ETIMEDOUT: timed out";
+    case TB_EPENDING: return "TB_EPENDING: pending";
+    case TB_ECLOSED: return "TB_ECLOSED: closed";
+    default: return "an unknown status code";
+    }
+}

@@ -28,4 +28,7 @@ void tbr_log_msg(uint32_t level, const char *origin, const char *msg);
 #define tbr_info(...) tbr_log(TB_LOG_INFO, NULL, __VA_ARGS__)
 #define tbr_debug(...) tbr_log(TB_LOG_DEBUG, NULL, __VA_ARGS__)
 
+/* The name of a TB_* status code ("TB_EIO: I/O failed"), for messages; never NULL. */
+const char *tbr_status_name(int status);
+
 #endif

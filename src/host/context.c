@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "host/loop.h"
 
 static const tb_value empty_object = {TB_OBJECT, 0, 0, 0, {.members = NULL}};
 
@@ -131,6 +132,7 @@ void TB_CALL tbr_host_delivered(tb_context *ctx, uint64_t token, int status) {
     }
     ctx->deliveries[ctx->delivery_count++] = (tbr_delivery){token, status};
     pthread_mutex_unlock(&ctx->lock);
+    if (ctx->loop) tbr_loop_wake(ctx->loop);
 }
 
 size_t tbr_context_take_deliveries(tb_context *ctx, tbr_delivery *out, size_t max) {
@@ -145,8 +147,11 @@ size_t tbr_context_take_deliveries(tb_context *ctx, tbr_delivery *out, size_t ma
 
 void TB_CALL tbr_host_circuit(tb_context *ctx, bool open) {
     bool was = atomic_exchange(&ctx->circuit_open, open);
-    if (was != open)
+    if (was != open) {
         tbr_log(TB_LOG_WARN, ctx->label, "circuit breaker %s", open ? "opened" : "closed");
+        /* the engine reads the breaker on the instance's thread: let it look now */
+        if (ctx->loop) tbr_loop_wake(ctx->loop);
+    }
 }
 
 bool tbr_context_circuit_open(const tb_context *ctx) { return atomic_load(&ctx->circuit_open); }

@@ -137,4 +137,15 @@ int tbr_with_eval(const tbr_deployment *d, const tbr_with *w, const tb_value *ar
 int tbr_args_resolve(const tbr_deployment *d, const tbr_args_def *def, const tb_value *given,
                      tbr_span at, tb_arena *arena, tb_value *out, char *err, size_t err_size);
 
+/* The connector or pipeline definition called n that flow f sees (its own, then the file's),
+ * or NULL. */
+const tbr_connector_def *tbr_deployment_find_connector(const tbr_deployment *d, const tbr_flow_def *f, const char *n,
+                                                      uint32_t len);
+const tbr_pipeline_def *tbr_deployment_find_pipeline(const tbr_deployment *d, const tbr_flow_def *f, const char *n,
+                                                    uint32_t len);
+
+/* Writes "file:line:column: message" for span of d's source into err; returns TB_EINVAL. */
+int tbr_deploy_error_at(const tbr_deployment *d, tbr_span span, char *err, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
 #endif

@@ -1,4 +1,5 @@
 /* parse_deploy.c - troy: parsing deployments, then checking them against the plugins. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -421,11 +422,20 @@ static bool parse_module(dparser *dp, const tbr_source *src, const char *alias, 
 
 /* --- evaluation of with clauses and arguments ------------------------------------------------------ */
 
-static int fail_at(const tbr_deployment *d, tbr_span span, char *err, size_t n, const char *msg) {
+int tbr_deploy_error_at(const tbr_deployment *d, tbr_span span, char *err, size_t n, const char *fmt, ...) {
     unsigned line, col;
+    char msg[640];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
     tbr_source_position(d->src, span.start, &line, &col);
     snprintf(err, n, "%s:%u:%u: %s", d->src->name, line, col, msg);
     return TB_EINVAL;
+}
+
+static int fail_at(const tbr_deployment *d, tbr_span span, char *err, size_t n, const char *msg) {
+    return tbr_deploy_error_at(d, span, err, n, "%s", msg);
 }
 
 int tbr_with_eval(const tbr_deployment *d, const tbr_with *w, const tb_value *args, tb_arena *arena, tb_value *out,
@@ -585,7 +595,7 @@ done:
     return ok;
 }
 
-static const tbr_connector_def *find_connector(const tbr_deployment *d, const tbr_flow_def *f, const char *n, uint32_t len) {
+const tbr_connector_def *tbr_deployment_find_connector(const tbr_deployment *d, const tbr_flow_def *f, const char *n, uint32_t len) {
     for (uint32_t i = 0; i < f->nconnectors; i++)
         if (same(f->connectors[i].name, f->connectors[i].name_len, n, len)) return &f->connectors[i];
     for (uint32_t i = 0; i < d->nconnectors; i++)
@@ -593,7 +603,7 @@ static const tbr_connector_def *find_connector(const tbr_deployment *d, const tb
     return NULL;
 }
 
-static const tbr_pipeline_def *find_pipeline(const tbr_deployment *d, const tbr_flow_def *f, const char *n, uint32_t len) {
+const tbr_pipeline_def *tbr_deployment_find_pipeline(const tbr_deployment *d, const tbr_flow_def *f, const char *n, uint32_t len) {
     for (uint32_t i = 0; i < f->npipelines; i++)
         if (same(f->pipelines[i].name, f->pipelines[i].name_len, n, len)) return &f->pipelines[i];
     for (uint32_t i = 0; i < d->npipelines; i++)
@@ -641,7 +651,7 @@ static bool check_flow(dparser *dp, const tbr_flow_def *f) {
         bool ok = rc == TB_OK;
         if (!ok) tbr_error(p, c->span, "%s", strchr(err, ' ') ? strchr(err, ' ') + 1 : err);
         if (ok && !c->pipeline) {
-            const tbr_connector_def *def = find_connector(dp->d, f, c->def, c->def_len);
+            const tbr_connector_def *def = tbr_deployment_find_connector(dp->d, f, c->def, c->def_len);
             if (!def) {
                 tbr_error(p, c->span, "no connector definition named '%.*s'", (int)c->def_len, c->def);
                 ok = false;
@@ -649,7 +659,7 @@ static bool check_flow(dparser *dp, const tbr_flow_def *f) {
                 ok = check_connector(dp, def, &given, c->span);
             }
         } else if (ok) {
-            const tbr_pipeline_def *def = find_pipeline(dp->d, f, c->def, c->def_len);
+            const tbr_pipeline_def *def = tbr_deployment_find_pipeline(dp->d, f, c->def, c->def_len);
             tb_value args;
             if (!def) {
                 tbr_error(p, c->span, "no pipeline definition named '%.*s'", (int)c->def_len, c->def);

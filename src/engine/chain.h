@@ -1,0 +1,60 @@
+/*
+ * chain.h - the byte-level half of a connector: preprocessors and the decoding codec on the
+ * source side, the encoding codec and postprocessors on the sink side.
+ *
+ * Processors keep state per stream (a partial line of one connection must not be glued to
+ * another's), so a chain set creates one chain of processor instances per stream, when the
+ * stream's first event comes, and finishes it (flushing what it buffers) when an event
+ * flagged TB_EF_STREAM_END ends the stream, or when the source ends. The codec is one
+ * instance for the connector.
+ *
+ * Ownership: a chain set owns its instances. Thread contract: the connector stage's thread
+ * (created on the control thread).
+ */
+#ifndef TBR_ENGINE_CHAIN_H
+#define TBR_ENGINE_CHAIN_H
+
+#include <stdbool.h>
+#include <temblor/temblor.h>
+
+#include "engine/connector.h"
+#include "plugin/instance.h"
+
+typedef enum tbr_chain_dir { TBR_CHAIN_DECODE, TBR_CHAIN_ENCODE } tbr_chain_dir;
+
+typedef struct tbr_chain {
+    uint32_t stream;
+    tbr_instance **procs;
+} tbr_chain;
+
+typedef struct tbr_chain_set {
+    tbr_registry *reg;
+    const char *label;
+    struct tbr_loop *loop;
+    const tbr_component_ref *procs;
+    uint32_t nprocs;
+    tbr_chain_dir dir;
+    tbr_instance *codec;          /* NULL: values pass as they are */
+    tbr_chain *chains;
+    uint32_t nchains, cap;
+    uint32_t last;                /* index of the chain used last: most batches are one stream */
+} tbr_chain_set;
+
+/* Creates the codec instance (codec->component NULL: none); processor instances come per
+ * stream later. TB_OK, or an error with one line in err. */
+int tbr_chain_set_init(tbr_chain_set *s, tbr_registry *reg, const char *label, struct tbr_loop *loop,
+                       const tbr_component_ref *procs, uint32_t nprocs, const tbr_component_ref *codec,
+                       tbr_chain_dir dir, char *err, size_t err_size);
+void tbr_chain_set_fini(tbr_chain_set *s);
+
+/* Source side: runs b's TB_EF_RAW events through their streams' preprocessors, then decodes
+ * them; b's events are replaced by the result (in b->arena). Events a processor or the codec
+ * cannot handle are marked failed (tb_event_fail) and kept. With finish_all, every stream's
+ * buffered bytes are flushed and its chain ended (the source ended). TB_OK or TB_ENOMEM. */
+int tbr_chain_decode(tbr_chain_set *s, tb_batch *b, bool finish_all);
+
+/* Sink side: encodes b's events, then runs them through their stream's postprocessors.
+ * Failures as for decode. TB_OK or TB_ENOMEM. */
+int tbr_chain_encode(tbr_chain_set *s, tb_batch *b);
+
+#endif

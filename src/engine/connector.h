@@ -1,0 +1,57 @@
+/*
+ * connector.h - a connector instance as a stage: its source half (pull, preprocessors per
+ * stream, decode, route to out/err) and its sink half (encode, postprocessors, push, report
+ * delivery), with the lifecycle around them: connect with backoff and jitter, start, pause
+ * and resume on a circuit breaker downstream, restart with backoff on failing callbacks,
+ * drain and stop.
+ *
+ * Ownership: the stage owns its connector, codec and processor instances and a copy of the
+ * spec's configuration. Thread contract: built on the control thread; everything else runs
+ * on the stage's thread.
+ */
+#ifndef TBR_ENGINE_CONNECTOR_H
+#define TBR_ENGINE_CONNECTOR_H
+
+#include "engine/stage.h"
+#include "plugin/plugin.h"
+
+typedef struct tbr_component_ref {
+    const tbr_component *component; /* NULL: none */
+    tb_value config;                /* null, or an object */
+} tbr_component_ref;
+
+typedef struct tbr_retry {
+    uint64_t interval_ns;     /* first delay */
+    double growth;            /* factor per failure */
+    uint64_t max_interval_ns;
+    uint32_t max_retries;     /* 0: unlimited */
+    bool randomized;          /* jitter: a uniform delay in [interval/2, interval] */
+} tbr_retry;
+
+typedef struct tbr_connector_spec {
+    tbr_component_ref connector;
+    tbr_component_ref codec;
+    tbr_component_ref *pre, *post;
+    uint32_t npre, npost;
+    tbr_retry reconnect;
+} tbr_connector_spec;
+
+/* Creates the stage and its instances (the connector is created, not yet connected). NULL
+ * with one line in err when a plugin refuses its configuration. */
+tbr_stage *tbr_connector_stage_new(struct tbr_engine *e, const char *name, const tbr_connector_spec *spec,
+                                 char *err, size_t err_size);
+
+bool tbr_connector_stage_has_source(const tbr_stage *n);
+bool tbr_connector_stage_has_sink(const tbr_stage *n);
+/* Records that sink is downstream of source n (through any pipelines): its circuit breaker
+ * pauses n. Control thread, before start. TB_OK or TB_ENOMEM. */
+int tbr_connector_stage_watch_circuit(tbr_stage *source, tbr_stage *sink);
+
+/* Called once the flow is wired: a source half whose ports feed nothing is switched off.
+ * Control thread, before start. */
+void tbr_connector_stage_seal(tbr_stage *n);
+
+/* Whether n is a connector stage. */
+bool tbr_stage_is_connector(const tbr_stage *n);
+
+#endif

@@ -1,0 +1,65 @@
+/*
+ * engine.h - the runtime that runs deployments: builds the stages of each deployed flow
+ * (connector and pipeline instances) and the links between them, runs each stage on its own
+ * thread, and shuts down gracefully: on SIGINT or SIGTERM, on a plugin's request (the exit
+ * connector), or when every source has ended and every event has been delivered.
+ *
+ * Ownership: the engine borrows the registry and the deployments (both must outlive it) and
+ * owns its stages. Thread contract: every function here is for the control thread, except
+ * tbr_engine_notify and tbr_engine_request_shutdown (any thread).
+ */
+#ifndef TBR_ENGINE_ENGINE_H
+#define TBR_ENGINE_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lang/deploy.h"
+#include "plugin/registry.h"
+
+typedef struct tbr_engine tbr_engine;
+struct tbr_stage;
+
+typedef struct tbr_engine_opts {
+    uint32_t batch_size;       /* events a source is asked for per pull (default 256) */
+    uint32_t queue_capacity;   /* batches waiting in front of a stage (default 16) */
+    uint64_t drain_timeout_ns; /* how long shutdown waits for events in flight (default 10 s) */
+    bool exit_when_done;       /* stop once every source has ended and all is delivered */
+} tbr_engine_opts;
+
+tbr_engine *tbr_engine_new(tbr_registry *reg, const tbr_engine_opts *opts);
+void tbr_engine_free(tbr_engine *e);
+
+/* Builds the flows d deploys: instances created, configuration checked, links made; nothing
+ * runs yet. Returns TB_OK, or an error with one line in err naming the file, place and
+ * reason (the stages built so far stay and are freed with the engine). */
+int tbr_engine_deploy(tbr_engine *e, const tbr_deployment *d, char *err, size_t err_size);
+
+/* Starts every stage and runs until shutdown; returns the process exit code (0 after a
+ * graceful stop, the exit connector's code, 1 when a drain timed out or nothing could run). */
+int tbr_engine_run(tbr_engine *e);
+
+/* Asks for a graceful shutdown with exit_code (the first request wins). Any thread. */
+void tbr_engine_request_shutdown(tbr_engine *e, int exit_code);
+
+/* Wakes the control thread: a stage finished a phase or a source ended. Any thread. */
+void tbr_engine_notify(tbr_engine *e);
+
+/* Engine internals the stages use. */
+const tbr_engine_opts *tbr_engine_opts_of(const tbr_engine *e);
+tbr_registry *tbr_engine_registry(tbr_engine *e);
+/* A source ended (EOF or failed for good); the control thread checks whether all have. */
+void tbr_engine_source_done(tbr_engine *e);
+/* A runtime-unique id for a batch handed to a sink (tb_batch.token). Any thread. */
+uint64_t tbr_engine_next_token(void);
+
+/* Adds a stage built for a deployment; the engine owns it from now on (even on failure, when
+ * it is freed). TB_OK or TB_ENOMEM. */
+int tbr_engine_add_stage(tbr_engine *e, struct tbr_stage *n);
+
+/* The stages, for metrics and tests: index < count. */
+size_t tbr_engine_stage_count(const tbr_engine *e);
+struct tbr_stage *tbr_engine_stage_at(const tbr_engine *e, size_t i);
+
+#endif

@@ -1,0 +1,236 @@
+/* flow.c - from a troy deployment to stages and links: each `deploy flow` statement creates
+ * the flow's connector and pipeline instances and wires its `connect` statements. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/connector.h"
+#include "engine/engine.h"
+#include "engine/pipeline_stage.h"
+#include "value/arena.h"
+
+typedef struct built {
+    const tbr_create *create;
+    tbr_stage *stage;
+} built;
+
+typedef struct flow_build {
+    tbr_engine *e;
+    const tbr_deployment *d;
+    const tbr_flow_def *f;
+    const tbr_deploy_stmt *ds;
+    tb_arena *a;
+    built *stages;
+    uint32_t nstages;
+    char *err;
+    size_t err_size;
+} flow_build;
+
+static bool same(const char *a, uint32_t an, const char *b, uint32_t bn) { return an == bn && !memcmp(a, b, an); }
+
+/* "name" or {"name": ..., "config": {...}} to a component of kind. */
+static int component_ref(flow_build *b, uint32_t kind, const tb_value *v, tbr_span at, tbr_component_ref *out) {
+    const tb_value *name = v && v->type == TB_OBJECT ? tb_object_getz(v, "name") : v;
+    const tb_value *config = v && v->type == TB_OBJECT ? tb_object_getz(v, "config") : NULL;
+    char buf[128];
+    if (!name || name->type != TB_STRING)
+        return tbr_deploy_error_at(b->d, at, b->err, b->err_size, "a %s is named by a string or {\"name\": ..., \"config\": {...}}",
+                                   tbr_kind_name(kind));
+    snprintf(buf, sizeof buf, "%.*s", (int)name->len, name->as.s);
+    out->component = tbr_registry_find(tbr_engine_registry(b->e), kind, buf);
+    out->config = config ? *config : tb_null();
+    if (!out->component) return tbr_deploy_error_at(b->d, at, b->err, b->err_size, "unknown %s '%s'", tbr_kind_name(kind), buf);
+    return TB_OK;
+}
+
+static int processors(flow_build *b, uint32_t kind, const tb_value *list, tbr_span at, tbr_component_ref **out, uint32_t *n) {
+    *out = NULL;
+    *n = 0;
+    if (!list) return TB_OK;
+    if (list->type != TB_ARRAY) return tbr_deploy_error_at(b->d, at, b->err, b->err_size, "%ss must be an array", tbr_kind_name(kind));
+    *out = tb_arena_alloc(b->a, (list->len + 1) * sizeof **out, 8);
+    if (!*out) return TB_ENOMEM;
+    for (uint32_t i = 0; i < list->len; i++) {
+        int rc = component_ref(b, kind, &list->as.items[i], at, &(*out)[i]);
+        if (rc) return rc;
+    }
+    *n = list->len;
+    return TB_OK;
+}
+
+static uint64_t ms_field(const tb_value *o, const char *name, uint64_t fallback) {
+    double d;
+    const tb_value *v = tb_object_getz(o, name);
+    return v && tb_value_as_f64(v, &d) && d >= 0 ? (uint64_t)(d * 1e6) : fallback;
+}
+
+/* reconnect = {"retry": {"interval_ms", "growth_rate", "max_retries", "randomized",
+ * "max_interval_ms"}} (Tremor's), or "none" for no retries. */
+static void reconnect_of(const tb_value *v, tbr_retry *r) {
+    *r = (tbr_retry){100000000ull, 2.0, 30000000000ull, 0, true};
+    if (!v) return;
+    if (v->type == TB_STRING && v->len == 4 && !memcmp(v->as.s, "none", 4)) {
+        r->max_retries = 1;
+        return;
+    }
+    const tb_value *retry = v->type == TB_OBJECT ? tb_object_getz(v, "retry") : NULL;
+    if (!retry || retry->type != TB_OBJECT) return;
+    double d;
+    r->interval_ns = ms_field(retry, "interval_ms", r->interval_ns);
+    r->max_interval_ns = ms_field(retry, "max_interval_ms", r->max_interval_ns);
+    if (tb_value_as_f64(tb_object_getz(retry, "growth_rate"), &d) && d >= 1) r->growth = d;
+    if (tb_value_as_f64(tb_object_getz(retry, "max_retries"), &d) && d >= 0) r->max_retries = (uint32_t)d;
+    const tb_value *rnd = tb_object_getz(retry, "randomized");
+    if (rnd && rnd->type == TB_BOOL) r->randomized = rnd->as.b;
+}
+
+static tbr_stage *build_connector(flow_build *b, const tbr_create *c, const tb_value *given, const char *name) {
+    const tbr_connector_def *def = tbr_deployment_find_connector(b->d, b->f, c->def, c->def_len);
+    tb_value args, with;
+    if (!def) {
+        tbr_deploy_error_at(b->d, c->span, b->err, b->err_size, "no connector definition named '%.*s'", (int)c->def_len, c->def);
+        return NULL;
+    }
+    if (tbr_args_resolve(b->d, &def->args, given, c->span, b->a, &args, b->err, b->err_size) ||
+        tbr_with_eval(b->d, &def->with, &args, b->a, &with, b->err, b->err_size))
+        return NULL;
+    tbr_connector_spec spec = {0};
+    tb_value kind = tb_stringz(def->kind);
+    if (component_ref(b, TB_KIND_CONNECTOR, &kind, def->span, &spec.connector)) return NULL;
+    const tb_value *config = tb_object_getz(&with, "config");
+    spec.connector.config = config ? *config : tb_object();
+    /* a connector that emits values needs no codec on its source side; every sink gets
+     * bytes, JSON unless the definition says otherwise, as in Tremor */
+    const tb_value *codec = tb_object_getz(&with, "codec");
+    tb_value json = tb_stringz("json");
+    if (component_ref(b, TB_KIND_CODEC, codec ? codec : &json, def->span, &spec.codec)) return NULL;
+    if (processors(b, TB_KIND_PREPROCESSOR, tb_object_getz(&with, "preprocessors"), def->span, &spec.pre, &spec.npre) ||
+        processors(b, TB_KIND_POSTPROCESSOR, tb_object_getz(&with, "postprocessors"), def->span, &spec.post, &spec.npost))
+        return NULL;
+    reconnect_of(tb_object_getz(&with, "reconnect"), &spec.reconnect);
+    char why[600] = "";
+    tbr_stage *n = tbr_connector_stage_new(b->e, name, &spec, why, sizeof why);
+    if (!n) tbr_deploy_error_at(b->d, c->span, b->err, b->err_size, "connector %s: %s", name, why);
+    return n;
+}
+
+static tbr_stage *build_pipeline(flow_build *b, const tbr_create *c, const char *name) {
+    const tbr_pipeline_def *def = tbr_deployment_find_pipeline(b->d, b->f, c->def, c->def_len);
+    if (!def) {
+        tbr_deploy_error_at(b->d, c->span, b->err, b->err_size, "no pipeline definition named '%.*s'", (int)c->def_len, c->def);
+        return NULL;
+    }
+    char why[600] = "";
+    tbr_stage *n = tbr_pipeline_stage_new(b->e, name, def->query, why, sizeof why);
+    if (!n) tbr_deploy_error_at(b->d, c->span, b->err, b->err_size, "%s", why);
+    return n;
+}
+
+static tbr_stage *find_stage(flow_build *b, const tbr_endpoint *ep) {
+    for (uint32_t i = 0; i < b->nstages; i++) {
+        const tbr_create *c = b->stages[i].create;
+        if (c->pipeline == ep->pipeline && same(c->name, c->name_len, ep->name, ep->name_len)) return b->stages[i].stage;
+    }
+    return NULL;
+}
+
+static void port_names(const tbr_stage *n, bool out, char *buf, size_t size) {
+    size_t used = 0;
+    buf[0] = 0;
+    uint32_t count = out ? n->nouts : n->nin;
+    for (uint32_t i = 0; i < count && used < size; i++)
+        used += (size_t)snprintf(buf + used, size - used, "%s%s", i ? ", " : "", out ? n->outs[i].name : n->in_ports[i]);
+    if (!count) snprintf(buf, size, "none");
+}
+
+static int wire(flow_build *b, const tbr_connect *cn) {
+    tbr_stage *from = find_stage(b, &cn->from), *to = find_stage(b, &cn->to);
+    if (!from || !to) {
+        const tbr_endpoint *ep = from ? &cn->to : &cn->from;
+        return tbr_deploy_error_at(b->d, ep->span, b->err, b->err_size, "no %s '%.*s' in this flow", ep->pipeline ? "pipeline" : "connector",
+                                   (int)ep->name_len, ep->name);
+    }
+    const char *out_name = cn->from.port ? cn->from.port : "out";
+    const char *in_name = cn->to.port ? cn->to.port : "in";
+    tbr_out_port *out = tbr_stage_out(from, out_name);
+    char known[256];
+    if (!out) {
+        port_names(from, true, known, sizeof known);
+        return tbr_deploy_error_at(b->d, cn->from.span, b->err, b->err_size, "%s has no output port '%s' (it has: %s)", from->name, out_name,
+                                   known);
+    }
+    int in = -1;
+    for (uint32_t i = 0; i < to->nin; i++)
+        if (!strcmp(to->in_ports[i], in_name)) in = (int)i;
+    if (in < 0) {
+        port_names(to, false, known, sizeof known);
+        return tbr_deploy_error_at(b->d, cn->to.span, b->err, b->err_size, "%s has no input port '%s' (it has: %s)", to->name, in_name,
+                                   known);
+    }
+    return tbr_stage_link(from, out, to, (uint32_t)in);
+}
+
+/* Every connector sink reachable from a connector source (through pipelines) can pause it. */
+static int watch_circuits(tbr_stage *source, tbr_stage *at, uint32_t depth) {
+    if (depth > 64) return TB_OK; /* a cycle through pipelines: every stage seen already */
+    for (uint32_t i = 0; i < at->nouts; i++)
+        for (uint32_t k = 0; k < at->outs[i].nlinks; k++) {
+            tbr_stage *dst = at->outs[i].links[k].dst;
+            int rc = tbr_stage_is_connector(dst) ? tbr_connector_stage_watch_circuit(source, dst) : watch_circuits(source, dst, depth + 1);
+            if (rc) return rc;
+        }
+    return TB_OK;
+}
+
+static int deploy_one(tbr_engine *e, const tbr_deployment *d, const tbr_deploy_stmt *ds, char *err, size_t err_size) {
+    const tbr_flow_def *f = NULL;
+    for (uint32_t i = 0; i < d->nflows && !f; i++)
+        if (same(d->flows[i].name, d->flows[i].name_len, ds->flow, ds->flow_len)) f = &d->flows[i];
+    if (!f) return tbr_deploy_error_at(d, ds->span, err, err_size, "no flow named '%.*s'", (int)ds->flow_len, ds->flow);
+    flow_build b = {e, d, f, ds, tbr_arena_new(0), calloc(f->ncreates + 1, sizeof(built)), 0, err, err_size};
+    int rc = TB_ENOMEM;
+    tb_value empty = tb_object(), given, fargs;
+    if (!b.a || !b.stages) goto done;
+    rc = tbr_with_eval(d, &ds->with, &empty, b.a, &given, err, err_size);
+    if (!rc) rc = tbr_args_resolve(d, &f->args, &given, ds->span, b.a, &fargs, err, err_size);
+    for (uint32_t i = 0; !rc && i < f->ncreates; i++) {
+        const tbr_create *c = &f->creates[i];
+        char name[256];
+        snprintf(name, sizeof name, "%.*s::%.*s", (int)ds->name_len, ds->name, (int)c->name_len, c->name);
+        tb_value cargs;
+        rc = tbr_with_eval(d, &c->with, &fargs, b.a, &cargs, err, err_size);
+        if (rc) break;
+        tbr_stage *n = c->pipeline ? build_pipeline(&b, c, name) : build_connector(&b, c, &cargs, name);
+        if (!n) {
+            rc = TB_EINVAL;
+            break;
+        }
+        rc = tbr_engine_add_stage(e, n);
+        if (rc) break;
+        b.stages[b.nstages++] = (built){c, n};
+    }
+    for (uint32_t i = 0; !rc && i < f->nconnects; i++) rc = wire(&b, &f->connects[i]);
+    for (uint32_t i = 0; !rc && i < b.nstages; i++)
+        if (tbr_stage_is_connector(b.stages[i].stage)) tbr_connector_stage_seal(b.stages[i].stage);
+    for (uint32_t i = 0; !rc && i < b.nstages; i++)
+        if (tbr_stage_is_connector(b.stages[i].stage) && tbr_connector_stage_has_source(b.stages[i].stage))
+            rc = watch_circuits(b.stages[i].stage, b.stages[i].stage, 0);
+done:
+    if (rc == TB_ENOMEM) snprintf(err, err_size, "out of memory deploying flow %.*s", (int)ds->name_len, ds->name);
+    free(b.stages);
+    tbr_arena_free(b.a);
+    return rc;
+}
+
+int tbr_engine_deploy(tbr_engine *e, const tbr_deployment *d, char *err, size_t err_size) {
+    if (!d->ndeploys) {
+        snprintf(err, err_size, "%s: nothing to run: the file deploys no flow (add `deploy flow NAME;`)", d->src->name);
+        return TB_EINVAL;
+    }
+    for (uint32_t i = 0; i < d->ndeploys; i++) {
+        int rc = deploy_one(e, d, &d->deploys[i], err, err_size);
+        if (rc) return rc;
+    }
+    return TB_OK;
+}

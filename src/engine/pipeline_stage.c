@@ -1,0 +1,195 @@
+/* pipeline_stage.c - running a compiled query on batches from the inbox. */
+#define _GNU_SOURCE
+#include "engine/pipeline_stage.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "engine/engine.h"
+#include "engine/ticket.h"
+#include "value/arena.h"
+
+#define TICK_NS (100ull * 1000000ull)
+
+typedef struct pipe_stage {
+    tbr_stage base;
+    const tbr_query *q;
+    tbr_pipeline *pl;
+    tbr_pipeline_out out;     /* reused for every batch */
+    const char **out_qnames;  /* per output port, the query stage's name (maybe not NUL-terminated) */
+    const tb_event **ptrs;    /* per output port, reused */
+    uint32_t ptr_cap;
+    uint64_t tick_timer;
+    bool tick_due;
+} pipe_stage;
+
+static uint64_t realtime_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Routes what the pipeline emitted (values in arena) port by port. */
+static void route_outputs(pipe_stage *p, tb_arena *arena, tbr_ticket *ticket) {
+    tbr_pipeline_out *out = &p->out;
+    if (out->count > p->ptr_cap) {
+        const tb_event **n = realloc(p->ptrs, out->count * sizeof *n);
+        if (!n) {
+            atomic_fetch_add(&p->base.m.errors, out->count);
+            tbr_log(TB_LOG_ERROR, p->base.name, "out of memory: %zu events lost", out->count);
+            tbr_arena_free(arena);
+            return;
+        }
+        p->ptrs = n;
+        p->ptr_cap = (uint32_t)out->count;
+    }
+    /* one route per output port, its events in order */
+    tbr_route routes[16];
+    uint32_t nroutes = 0, used = 0;
+    for (uint32_t port = 0; port < p->base.nouts && nroutes < 16; port++) {
+        tbr_route *r = &routes[nroutes];
+        r->port = &p->base.outs[port];
+        r->events = p->ptrs + used;
+        r->count = 0;
+        for (size_t i = 0; i < out->count; i++)
+            if (out->items[i].port == p->out_qnames[port] || !strcmp(out->items[i].port, r->port->name))
+                p->ptrs[used + r->count++] = &out->items[i].event;
+        used += r->count;
+        if (r->count) nroutes++;
+    }
+    tbr_stage_route(&p->base, arena, ticket, routes, nroutes);
+}
+
+static void run_batch(pipe_stage *p, tbr_msg *m) {
+    const char *port = m->port < p->base.nin ? p->base.in_ports[m->port] : "in";
+    p->out.count = 0;
+    atomic_fetch_add_explicit(&p->base.m.events_in, m->batch.count, memory_order_relaxed);
+    for (uint32_t i = 0; i < m->batch.count; i++) {
+        if (tbr_pipeline_push(p->pl, port, &m->batch.events[i], m->batch.arena, &p->out) == TB_ENOMEM) {
+            atomic_fetch_add(&p->base.m.errors, 1);
+            tbr_log(TB_LOG_ERROR, p->base.name, "out of memory running an event");
+        }
+    }
+    /* the outputs live in the message's arena: take it over, with the ticket */
+    tbr_ticket *t = m->ticket;
+    m->ticket = NULL;
+    tb_arena *arena = tbr_msg_release_arena(m, TB_OK);
+    route_outputs(p, arena, t);
+    tbr_ticket_release(t, TB_OK);
+}
+
+static void tick(pipe_stage *p, uint64_t now) {
+    tb_arena *arena = tbr_arena_new(0);
+    if (!arena) return;
+    p->out.count = 0;
+    if (tbr_pipeline_tick(p->pl, now, arena, &p->out) != TB_OK) tbr_log(TB_LOG_ERROR, p->base.name, "tick failed");
+    if (p->out.count) route_outputs(p, arena, NULL);
+    else tbr_arena_free(arena);
+}
+
+static bool pipe_step(tbr_stage *n) {
+    pipe_stage *p = (pipe_stage *)n;
+    if (p->tick_due) {
+        p->tick_due = false;
+        tick(p, realtime_ns());
+    }
+    /* take work only when every stage fed has room: the backlog then waits in our inbox */
+    if (!tbr_stage_downstream_has_room(n)) return false;
+    tbr_msg *m = tbr_queue_take_all(&n->inbox);
+    if (!m) return false;
+    while (m) {
+        tbr_msg *next = m->next;
+        run_batch(p, m);
+        tbr_queue_consumed(&n->inbox, 1);
+        m = next;
+    }
+    return true;
+}
+
+static void pipe_after_wait(tbr_stage *n, int ran) {
+    (void)n;
+    (void)ran;
+}
+
+static void TB_CALL tick_due(void *user, uint64_t id) {
+    (void)id;
+    ((pipe_stage *)user)->tick_due = true;
+}
+
+static void pipe_enter_phase(tbr_stage *n, int phase) {
+    pipe_stage *p = (pipe_stage *)n;
+    if (phase == TBR_PHASE_FLUSH) {
+        /* the inbox is empty by now; the end of time closes every time window */
+        pipe_step(n);
+        tick(p, UINT64_MAX);
+    }
+}
+
+static void pipe_destroy(tbr_stage *n) {
+    pipe_stage *p = (pipe_stage *)n;
+    tbr_pipeline_free(p->pl);
+    tbr_pipeline_out_free(&p->out);
+    /* the port names are ours (tbr_stage_fini frees the arrays) */
+    for (uint32_t i = 0; i < n->nin; i++) free((char *)n->in_ports[i]);
+    for (uint32_t i = 0; i < n->nouts; i++) free((char *)n->outs[i].name);
+    free(p->ptrs);
+    free(p->out_qnames);
+}
+
+static const tbr_stage_ops pipe_ops = {pipe_step, pipe_after_wait, pipe_enter_phase, pipe_destroy};
+
+int tbr_pipeline_stage_in_port(const tbr_stage *n, const char *name) {
+    for (uint32_t i = 0; i < n->nin; i++)
+        if (!strcmp(n->in_ports[i], name)) return (int)i;
+    return -1;
+}
+
+tbr_stage *tbr_pipeline_stage_new(struct tbr_engine *e, const char *name, const tbr_query *q, char *err,
+                                size_t err_size) {
+    pipe_stage *p = calloc(1, sizeof *p);
+    if (!p || tbr_stage_init(&p->base, &pipe_ops, e, name, tbr_engine_opts_of(e)->queue_capacity)) {
+        free(p);
+        snprintf(err, err_size, "%s: out of memory", name);
+        return NULL;
+    }
+    p->q = q;
+    char why[512] = "";
+    p->pl = tbr_pipeline_new(q, tbr_engine_registry(e), why, sizeof why);
+    if (!p->pl) {
+        snprintf(err, err_size, "pipeline %s: %s", name, why);
+        goto fail;
+    }
+    /* ports from the query's stages: inputs, then outputs (err among them) */
+    uint32_t nin = 0, nout = 0;
+    for (uint32_t i = 0; i < q->nnodes; i++) {
+        nin += q->nodes[i].kind == QNODE_INPUT;
+        nout += q->nodes[i].kind == QNODE_OUTPUT;
+    }
+    p->base.in_ports = calloc(nin ? nin : 1, sizeof *p->base.in_ports);
+    p->base.outs = calloc(nout ? nout : 1, sizeof *p->base.outs);
+    p->out_qnames = calloc(nout ? nout : 1, sizeof *p->out_qnames);
+    if (!p->base.in_ports || !p->base.outs || !p->out_qnames) goto oom;
+    for (uint32_t i = 0; i < q->nnodes; i++) {
+        const tbr_qnode *qn = &q->nodes[i];
+        if (qn->kind != QNODE_INPUT && qn->kind != QNODE_OUTPUT) continue;
+        char *pname = strndup(qn->name, qn->name_len);
+        if (!pname) goto oom;
+        if (qn->kind == QNODE_INPUT) p->base.in_ports[p->base.nin++] = pname;
+        else {
+            p->out_qnames[p->base.nouts] = qn->name;
+            p->base.outs[p->base.nouts++].name = pname;
+        }
+    }
+    if (tbr_loop_timer_start(p->base.loop, TICK_NS, TICK_NS, tick_due, p, &p->tick_timer)) goto oom;
+    return &p->base;
+oom:
+    snprintf(err, err_size, "%s: out of memory", name);
+fail:
+    pipe_destroy(&p->base);
+    tbr_stage_fini(&p->base);
+    free(p);
+    return NULL;
+}

@@ -1,0 +1,22 @@
+/*
+ * pipeline_stage.h - a pipeline instance as a stage: takes batches from its inbox, runs each
+ * event through the compiled query, and routes what reaches its output ports; ticks its
+ * time windows and operators every 100 ms and closes every window when the engine flushes.
+ *
+ * Ownership: the stage owns its pipeline instance; the query belongs to the deployment.
+ * Thread contract: built on the control thread; runs on its own.
+ */
+#ifndef TBR_ENGINE_PIPELINE_STAGE_H
+#define TBR_ENGINE_PIPELINE_STAGE_H
+
+#include "engine/stage.h"
+#include "lang/query.h"
+
+/* NULL with one line in err when the pipeline cannot be instantiated. */
+tbr_stage *tbr_pipeline_stage_new(struct tbr_engine *e, const char *name, const tbr_query *q, char *err,
+                                size_t err_size);
+
+/* The input or output port of a pipeline stage called name: its index, or -1. */
+int tbr_pipeline_stage_in_port(const tbr_stage *n, const char *name);
+
+#endif
