@@ -71,6 +71,7 @@ typedef struct conn_stage {
     pending *pending;            /* batches push answered TB_EPENDING for */
     uint32_t npending, pending_cap;
     _Atomic bool circuit_open;   /* this sink cannot deliver now */
+    _Atomic bool failed;         /* given up for good */
     tbr_stage **sources;          /* connector stages upstream, woken when the breaker closes */
     uint32_t nsources;
 } conn_stage;
@@ -128,6 +129,8 @@ static void source_ended(conn_stage *c) {
 
 static void give_up(conn_stage *c, const char *why) {
     tbr_log(TB_LOG_ERROR, c->base.name, "stopped for good: %s", why);
+    atomic_store(&c->failed, true);
+    tbr_engine_stage_failed(c->base.engine);
     set_state(c, CONN_FAILED);
     if (c->inst && c->vt->stop) c->vt->stop(c->inst->state);
     source_ended(c);
@@ -163,6 +166,14 @@ static void supervise(conn_stage *c, const char *what, int rc) {
     c->pull_ready = true;
     c->failures++;
     tbr_log(TB_LOG_WARN, c->base.name, "restarting (restart %u)", c->nrestarts);
+    schedule_retry(c);
+}
+
+/* The external connection broke (a callback said TB_EIO or TB_ECLOSED): not a fault of the
+ * instance, so it is kept and reconnected with backoff; its circuit is open meanwhile. */
+static void connection_lost(conn_stage *c, const char *what, int rc) {
+    tbr_log(TB_LOG_WARN, c->base.name, "%s: connection lost: %s", what, last_error(c, rc));
+    c->failures = 1;
     schedule_retry(c);
 }
 
@@ -214,12 +225,21 @@ static void deliver_settled(conn_stage *c) {
         int status = atomic_load(&t->status);
         void (*cb)(void *, const uint64_t *, uint32_t) = status == TB_OK ? c->vt->ack : c->vt->fail;
         if (cb && c->inst && c->state != CONN_FAILED) cb(c->inst->state, t->ids, t->count);
+        c->pull_ready = true; /* a failed batch is replayed; an ack may end the source */
         tbr_ticket_free(t);
         t = next;
     }
 }
 
 static bool circuit_allows(conn_stage *c) {
+    /* when every sink it feeds has been given up, nothing it pulls can be delivered */
+    bool all_failed = c->nsinks > 0;
+    for (uint32_t i = 0; i < c->nsinks && all_failed; i++) all_failed = atomic_load(&as_conn(c->sinks[i])->failed);
+    if (all_failed) {
+        tbr_log(TB_LOG_ERROR, c->base.name, "stopping: every sink it feeds has failed");
+        source_ended(c);
+        return false;
+    }
     bool open = false;
     for (uint32_t i = 0; i < c->nsinks && !open; i++) open = atomic_load(&as_conn(c->sinks[i])->circuit_open);
     if (open && !c->paused) {
@@ -285,7 +305,8 @@ static bool pull_once(conn_stage *c) {
     int rc = c->vt->pull(c->inst->state, &b);
     if (rc != TB_OK && rc != TB_EAGAIN && rc != TB_EOF) {
         tbr_arena_free(a);
-        supervise(c, "pull", rc);
+        if (rc == TB_EIO || rc == TB_ECLOSED) connection_lost(c, "pull", rc);
+        else supervise(c, "pull", rc);
         return false;
     }
     if (rc == TB_EAGAIN) c->pull_ready = false;
@@ -376,7 +397,8 @@ static void push_one(conn_stage *c, tbr_msg *m) {
         c->pending[c->npending++] = (pending){m->batch.token, m};
     } else {
         fail_msg_back(c, m, rc);
-        supervise(c, "push", rc);
+        if (rc == TB_EIO || rc == TB_ECLOSED) connection_lost(c, "push", rc);
+        else supervise(c, "push", rc);
     }
 }
 

@@ -26,6 +26,7 @@ struct tbr_engine {
     _Atomic int exit_code;          /* -1 until a shutdown is requested */
     _Atomic uint32_t sources_live;  /* connector sources that have not ended */
     uint32_t sources_total;
+    _Atomic uint32_t failed_stages;
     bool stopping;
     uint64_t signal_watch;
     int sigfd;
@@ -99,6 +100,11 @@ void tbr_engine_source_done(tbr_engine *e) {
     tbr_engine_notify(e);
 }
 
+void tbr_engine_stage_failed(tbr_engine *e) {
+    atomic_fetch_add(&e->failed_stages, 1);
+    tbr_engine_notify(e);
+}
+
 static void on_shutdown_request(int code) {
     tbr_engine *e = atomic_load(&current_engine);
     if (e) tbr_engine_request_shutdown(e, code);
@@ -160,6 +166,8 @@ int tbr_engine_run(tbr_engine *e) {
         tbr_log(TB_LOG_ERROR, "runtime", "nothing to run");
         return 1;
     }
+    /* a sink whose reader went away gets EPIPE from write, not a dead process */
+    signal(SIGPIPE, SIG_IGN);
     if (watch_signals(e)) tbr_log(TB_LOG_WARN, "runtime", "cannot watch SIGINT/SIGTERM: %s", strerror(errno));
     atomic_store(&current_engine, e);
     tbr_host_set_shutdown_handler(on_shutdown_request);
@@ -197,5 +205,7 @@ int tbr_engine_run(tbr_engine *e) {
     tbr_host_set_shutdown_handler(NULL);
     atomic_store(&current_engine, NULL);
     int code = atomic_load(&e->exit_code);
-    return drained ? code : (code ? code : 1);
+    uint32_t failed = atomic_load(&e->failed_stages);
+    if (failed) tbr_log(TB_LOG_ERROR, "runtime", "%u stage%s failed for good", failed, failed == 1 ? "" : "s");
+    return code ? code : (drained && !failed ? 0 : 1);
 }

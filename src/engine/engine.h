@@ -51,6 +51,8 @@ const tbr_engine_opts *tbr_engine_opts_of(const tbr_engine *e);
 tbr_registry *tbr_engine_registry(tbr_engine *e);
 /* A source ended (EOF or failed for good); the control thread checks whether all have. */
 void tbr_engine_source_done(tbr_engine *e);
+/* A stage was given up for good: the run will end with exit code 1. Any thread. */
+void tbr_engine_stage_failed(tbr_engine *e);
 /* A runtime-unique id for a batch handed to a sink (tb_batch.token). Any thread. */
 uint64_t tbr_engine_next_token(void);
 

@@ -761,22 +761,8 @@ static int TB_CALL encode(void *instance, tb_batch *batch) {
  * Instances and the descriptor
  * ------------------------------------------------------------------------------------- */
 
-static int TB_CALL create(const tb_create_args *args, void **out) {
-    size_t len = 0;
-    const char *mode = args->config ? tb_config_str(args->config, "mode", "unsorted", &len)
-                                    : (len = 8, "unsorted");
-    bool sorted;
-    codec *c;
-    if (len == 6 && memcmp(mode, "sorted", 6) == 0) {
-        sorted = true;
-    } else if (len == 8 && memcmp(mode, "unsorted", 8) == 0) {
-        sorted = false;
-    } else {
-        return tb_fail(args->host, args->ctx, TB_EINVAL,
-                       "json codec: option 'mode' must be \"sorted\" or \"unsorted\", not \"%.*s\"",
-                       (int)(len > 64 ? 64 : len), mode);
-    }
-    c = args->host->alloc(args->ctx, sizeof *c);
+static int new_codec(const tb_create_args *args, bool sorted, void **out) {
+    codec *c = args->host->alloc(args->ctx, sizeof *c);
     if (!c) return TB_ENOMEM;
     memset(c, 0, sizeof *c);
     c->host = args->host;
@@ -784,6 +770,22 @@ static int TB_CALL create(const tb_create_args *args, void **out) {
     c->sorted = sorted;
     *out = c;
     return TB_OK;
+}
+
+static int TB_CALL create(const tb_create_args *args, void **out) {
+    size_t len = 0;
+    const char *mode = args->config ? tb_config_str(args->config, "mode", "unsorted", &len)
+                                    : (len = 8, "unsorted");
+    if (len == 6 && memcmp(mode, "sorted", 6) == 0) return new_codec(args, true, out);
+    if (len == 8 && memcmp(mode, "unsorted", 8) == 0) return new_codec(args, false, out);
+    return tb_fail(args->host, args->ctx, TB_EINVAL,
+                   "json codec: option 'mode' must be \"sorted\" or \"unsorted\", not \"%.*s\"",
+                   (int)(len > 64 ? 64 : len), mode);
+}
+
+/* json-sorted, as Tremor names it: the json codec that always sorts. */
+static int TB_CALL create_sorted(const tb_create_args *args, void **out) {
+    return new_codec(args, true, out);
 }
 
 static void TB_CALL destroy(void *instance) {
@@ -816,16 +818,32 @@ static const tb_component component = {
     .vtable = &vtable,
 };
 
-static const tb_component *const components[] = {&component};
+static const tb_codec_vtable sorted_vtable = {
+    .struct_size = sizeof(tb_codec_vtable),
+    .create = create_sorted,
+    .destroy = destroy,
+    .decode = decode,
+    .encode = encode,
+};
+
+static const tb_component sorted_component = {
+    .struct_size = sizeof(tb_component),
+    .kind = TB_KIND_CODEC,
+    .name = "json-sorted",
+    .description = "JSON with object members encoded in key order (json with mode \"sorted\")",
+    .vtable = &sorted_vtable,
+};
+
+static const tb_component *const components[] = {&component, &sorted_component};
 
 static const tb_plugin_descriptor descriptor = {
     TB_DESCRIPTOR_HEAD,
     .flags = TB_PLUGIN_UNLOAD_SAFE,
     .name = "json",
     .version = "0.1.0",
-    .description = "The json codec",
+    .description = "The json and json-sorted codecs",
     .components = components,
-    .component_count = 1,
+    .component_count = 2,
 };
 
 TB_PLUGIN_ENTRY(json) { return &descriptor; }
