@@ -34,7 +34,8 @@ check "quickstart exits 0 (got $rc)" test $rc -eq 0
 total=$(python3 -c '
 import json,sys
 rows=[json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-print(sum(r.get("requests",0) for r in rows), sum(1 for r in rows if "problem" in r))' "$work/qs.out")
+problems=[json.loads(l) for l in open(sys.argv[2]) if l.startswith("{")]
+print(sum(r.get("requests",0) for r in rows), sum(1 for r in problems if "problem" in r))' "$work/qs.out" "$work/qs.err")
 want=$(python3 -c '
 import json,sys
 n=0

@@ -92,36 +92,42 @@ static void test_decode_like_json(void **state) {
         "{\"a\":1} x",
         "01",
     };
+    enum { N = sizeof inputs / sizeof inputs[0] };
+    char *want[N];
+    uint16_t want_flags[N];
     cf_fix json, sorted;
     (void)state;
+    /* json first, on its own: both codecs are one plugin, whose memory is checked per run */
     cf_start(&json, "json", NULL);
-    cf_start(&sorted, "json-sorted", NULL);
-    for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
+    for (size_t i = 0; i < N; i++) {
         cf_begin(&json);
-        cf_begin(&sorted);
         cf_raws(&json, inputs[i]);
-        const uint8_t *raw = cf_raws(&sorted, inputs[i]);
         assert_int_equal(cf_decode(&json), TB_OK);
+        want_flags[i] = json.b.events[0].flags;
+        want[i] = strdup(cf_text(&json, &json.b.events[0].data));
+    }
+    cf_stop(&json);
+    cf_start(&sorted, "json-sorted", NULL);
+    for (size_t i = 0; i < N; i++) {
+        cf_begin(&sorted);
+        const uint8_t *raw = cf_raws(&sorted, inputs[i]);
         assert_int_equal(cf_decode(&sorted), TB_OK);
-        const tb_event *a = &json.b.events[0], *b = &sorted.b.events[0];
-        assert_int_equal(a->flags, b->flags);
-        assert_int_equal(a->data.type, b->data.type);
-        const char *ta = cf_text(&json, &a->data), *tb = cf_text(&sorted, &b->data);
-        if (strcmp(ta, tb) != 0)
+        const tb_event *b = &sorted.b.events[0];
+        assert_int_equal(want_flags[i], b->flags);
+        const char *tb = cf_text(&sorted, &b->data);
+        if (strcmp(want[i], tb) != 0)
             fail_msg("input %zu decodes differently:\n  json:        %s\n  json-sorted: %s", i,
-                     ta, tb);
+                     want[i], tb);
         if (i == 0) /* zero copy: the key "b" is the input's own byte */
             assert_true((const uint8_t *)b->data.as.members[0].key == raw + 2);
+        free(want[i]);
     }
     /* and the message is json's own */
     cf_begin(&sorted);
     cf_raws(&sorted, "[1,2");
     assert_int_equal(cf_decode(&sorted), TB_OK);
     cf_assert_failed(&sorted, 0, "json codec: unexpected end of input at byte 4");
-    /* both instances are the json plugin's: stop them in reverse, so each one's memory check
-     * sees only what was allocated after it started */
     cf_stop(&sorted);
-    cf_stop(&json);
 }
 
 static void test_no_options(void **state) {
