@@ -758,6 +758,19 @@ typedef struct tb_ext_runtime {
     void(TB_CALL *shutdown)(tb_context *ctx, int exit_code);
 } tb_ext_runtime;
 
+/* Host extension "temblor.metrics/1": the runtime's own metrics, for a connector that
+ * publishes them (the bundled `metrics` connector). snapshot builds, in arena, an array with
+ * one record per measurement, in Tremor's shape:
+ *   {"measurement": "connector_events", "tags": {"flow": ..., "stage": ..., "port": ...},
+ *    "fields": {"count": N}, "timestamp": <CLOCK_REALTIME ns>}
+ * Returns TB_OK, TB_ENOMEM, or TB_ENOTSUP when no engine runs. Any thread. */
+#define TB_EXT_METRICS "temblor.metrics/1"
+typedef struct tb_ext_metrics {
+    uint32_t struct_size;
+    uint32_t reserved;
+    int(TB_CALL *snapshot)(tb_context *ctx, tb_arena *arena, tb_value *out);
+} tb_ext_metrics;
+
 /* ---------------------------------------------------------------------------------------
  * Declared options and permissions
  * ------------------------------------------------------------------------------------- */

@@ -278,14 +278,15 @@ static void route_source_batch(conn_stage *c, tb_batch *b) {
             /* on the err port it is a record ({"error", "data"}) like any other */
             b->events[i].flags &= (uint16_t)~TB_EF_ERROR;
             ptrs[--nerr] = e;
+        } else {
+            ptrs[nout++] = e;
         }
-        else ptrs[nout++] = e;
     }
     if (nids) ticket = tbr_ticket_new(settle, c, ids, nids);
     free(ids);
     if (nids && !ticket) tbr_log(TB_LOG_ERROR, c->base.name, "out of memory tracking a batch: it will not be acknowledged");
     tbr_route routes[2] = {{tbr_stage_out(&c->base, "out"), ptrs, nout},
-                           {tbr_stage_out(&c->base, "err"), ptrs + nerr, b->count - nerr}};
+                           {tbr_stage_out(&c->base, "err"), ptrs ? ptrs + nerr : NULL, b->count - nerr}};
     tbr_stage_route(&c->base, b->arena, ticket, routes, 2);
     tbr_ticket_release(ticket, TB_OK);
     free(ptrs);
@@ -365,6 +366,25 @@ static void settle_pending(conn_stage *c) {
     }
 }
 
+static void record_latency(conn_stage *c, const tb_batch *b) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec, sum = 0, max = 0, n = 0;
+    for (uint32_t i = 0; i < b->count; i++) {
+        uint64_t at = b->events[i].ingest_ns;
+        if (!at || at > now) continue;
+        sum += now - at;
+        if (now - at > max) max = now - at;
+        n++;
+    }
+    if (!n) return;
+    atomic_fetch_add_explicit(&c->base.m.latency_sum_ns, sum, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->base.m.latency_count, n, memory_order_relaxed);
+    uint64_t seen = atomic_load_explicit(&c->base.m.latency_max_ns, memory_order_relaxed);
+    while (max > seen && !atomic_compare_exchange_weak(&c->base.m.latency_max_ns, &seen, max)) {
+    }
+}
+
 static void push_one(conn_stage *c, tbr_msg *m) {
     atomic_fetch_add_explicit(&c->base.m.events_in, m->batch.count, memory_order_relaxed);
     if (c->state != CONN_RUNNING) {
@@ -379,6 +399,7 @@ static void push_one(conn_stage *c, tbr_msg *m) {
     tbr_context_clear_error(c->inst->ctx);
     int rc = c->vt->push(c->inst->state, &m->batch);
     if (rc == TB_OK) {
+        record_latency(c, &m->batch);
         atomic_fetch_add_explicit(&c->base.m.events_out, m->batch.count, memory_order_relaxed);
         atomic_fetch_add_explicit(&c->base.m.bytes_out, bytes, memory_order_relaxed);
         tbr_msg_free(m, TB_OK);
@@ -531,6 +552,7 @@ tbr_stage *tbr_connector_stage_new(struct tbr_engine *e, const char *name, const
         goto oom;
     }
     pthread_mutex_init(&c->settled_lock, NULL);
+    c->base.kind = "connector";
     c->spec = *spec;
     c->spec.pre = c->spec.post = NULL;
     c->spec.npre = c->spec.npost = 0;
@@ -543,8 +565,8 @@ tbr_stage *tbr_connector_stage_new(struct tbr_engine *e, const char *name, const
     c->spec.pre = tb_arena_alloc(c->arena, (spec->npre + 1) * sizeof *spec->pre, 8);
     c->spec.post = tb_arena_alloc(c->arena, (spec->npost + 1) * sizeof *spec->post, 8);
     if (!c->spec.pre || !c->spec.post) goto fail_oom;
-    memcpy(c->spec.pre, spec->pre, spec->npre * sizeof *spec->pre);
-    memcpy(c->spec.post, spec->post, spec->npost * sizeof *spec->post);
+    if (spec->npre) memcpy(c->spec.pre, spec->pre, spec->npre * sizeof *spec->pre);
+    if (spec->npost) memcpy(c->spec.post, spec->post, spec->npost * sizeof *spec->post);
     c->spec.npre = spec->npre;
     c->spec.npost = spec->npost;
     bool ok = !own_ref(c->arena, &c->spec.connector) && !own_ref(c->arena, &c->spec.codec);

@@ -105,6 +105,11 @@ void tbr_engine_stage_failed(tbr_engine *e) {
     tbr_engine_notify(e);
 }
 
+static int metrics_of_current(tb_arena *arena, tb_value *out) {
+    tbr_engine *e = atomic_load(&current_engine);
+    return e ? tbr_engine_metrics(e, arena, out) : TB_ENOTSUP;
+}
+
 static void on_shutdown_request(int code) {
     tbr_engine *e = atomic_load(&current_engine);
     if (e) tbr_engine_request_shutdown(e, code);
@@ -171,6 +176,7 @@ int tbr_engine_run(tbr_engine *e) {
     if (watch_signals(e)) tbr_log(TB_LOG_WARN, "runtime", "cannot watch SIGINT/SIGTERM: %s", strerror(errno));
     atomic_store(&current_engine, e);
     tbr_host_set_shutdown_handler(on_shutdown_request);
+    tbr_host_set_metrics_provider(metrics_of_current);
     for (uint32_t i = 0; i < e->nstages; i++)
         if (tbr_stage_is_connector(e->stages[i]) && tbr_connector_stage_has_source(e->stages[i])) e->sources_total++;
     atomic_store(&e->sources_live, e->sources_total);
@@ -203,6 +209,7 @@ int tbr_engine_run(tbr_engine *e) {
     for (uint32_t i = 0; i < e->nstages; i++)
         if (e->stages[i]->started) pthread_join(e->stages[i]->thread, NULL);
     tbr_host_set_shutdown_handler(NULL);
+    tbr_host_set_metrics_provider(NULL);
     atomic_store(&current_engine, NULL);
     int code = atomic_load(&e->exit_code);
     uint32_t failed = atomic_load(&e->failed_stages);

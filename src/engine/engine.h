@@ -60,6 +60,10 @@ uint64_t tbr_engine_next_token(void);
  * it is freed). TB_OK or TB_ENOMEM. */
 int tbr_engine_add_stage(tbr_engine *e, struct tbr_stage *n);
 
+/* Builds the metrics of every stage into arena as an array of records (the
+ * "temblor.metrics/1" shape, see the PDK header). TB_OK or TB_ENOMEM. Any thread. */
+int tbr_engine_metrics(tbr_engine *e, tb_arena *arena, tb_value *out);
+
 /* The stages, for metrics and tests: index < count. */
 size_t tbr_engine_stage_count(const tbr_engine *e);
 struct tbr_stage *tbr_engine_stage_at(const tbr_engine *e, size_t i);

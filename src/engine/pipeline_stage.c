@@ -156,6 +156,7 @@ tbr_stage *tbr_pipeline_stage_new(struct tbr_engine *e, const char *name, const 
         return NULL;
     }
     p->q = q;
+    p->base.kind = "pipeline";
     char why[512] = "";
     p->pl = tbr_pipeline_new(q, tbr_engine_registry(e), why, sizeof why);
     if (!p->pl) {

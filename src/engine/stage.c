@@ -106,6 +106,7 @@ int tbr_stage_route(tbr_stage *n, tb_arena *arena, tbr_ticket *ticket, const tbr
     for (uint32_t r = 0; r < nroutes; r++) {
         const tbr_route *rt = &routes[r];
         if (!rt->count) continue;
+        if (rt->port) atomic_fetch_add_explicit(&rt->port->events, rt->count, memory_order_relaxed);
         if (!rt->port || !rt->port->nlinks) {
             bool err = rt->port && !strcmp(rt->port->name, "err");
             for (uint32_t i = 0; i < rt->count; i++) {

@@ -41,6 +41,7 @@ typedef struct tbr_out_port {
     const char *name;       /* "out", "err", or a pipeline's declared port */
     tbr_link *links;
     uint32_t nlinks;
+    _Atomic uint64_t events; /* events that left on this port (each link counted once) */
 } tbr_out_port;
 
 typedef struct tbr_stage_metrics {
@@ -48,6 +49,8 @@ typedef struct tbr_stage_metrics {
     _Atomic uint64_t events_out, bytes_out; /* routed on (sources, pipelines) or delivered */
     _Atomic uint64_t errors;                /* events that went to err, failed deliveries */
     _Atomic uint64_t dropped;               /* events with nowhere to go, or dropped */
+    /* sinks: ingest to delivery, over the events delivered */
+    _Atomic uint64_t latency_sum_ns, latency_count, latency_max_ns;
 } tbr_stage_metrics;
 
 typedef struct tbr_stage_ops {
@@ -73,6 +76,7 @@ typedef struct tbr_stage {
     uint32_t nouts;
     pthread_t thread;
     bool started;
+    const char *kind;         /* "connector" or "pipeline", for metrics */
     int phase_now;            /* the stage thread's own copy */
     _Atomic int phase;        /* asked for by the engine */
     _Atomic int phase_done;   /* the last phase this stage completed (-1: none) */

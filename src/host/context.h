@@ -55,6 +55,11 @@ void tbr_host_set_shutdown_handler(tbr_shutdown_fn fn);
 int tbr_host_shutdown_requested(void);
 void tbr_host_shutdown_reset(void);
 
+/* The "temblor.metrics/1" extension's snapshot: the engine installs the function that builds
+ * it (NULL uninstalls; snapshot then returns TB_ENOTSUP). Any thread. */
+typedef int (*tbr_metrics_fn)(tb_arena *arena, tb_value *out);
+void tbr_host_set_metrics_provider(tbr_metrics_fn fn);
+
 /* The message a callback set through set_error ("" if none), and clearing it before a call.
  * The thread that made the failing call. */
 const char *tbr_context_error(const tb_context *ctx);

@@ -77,10 +77,24 @@ static void TB_CALL runtime_shutdown(tb_context *ctx, int exit_code) {
 
 static const tb_ext_runtime runtime_extension = {sizeof(tb_ext_runtime), 0, runtime_shutdown};
 
+static _Atomic(tbr_metrics_fn) metrics_provider;
+
+void tbr_host_set_metrics_provider(tbr_metrics_fn fn) { atomic_store(&metrics_provider, fn); }
+
+static int TB_CALL metrics_snapshot(tb_context *ctx, tb_arena *arena, tb_value *out) {
+    (void)ctx;
+    tbr_metrics_fn fn = atomic_load(&metrics_provider);
+    *out = tb_array();
+    return fn ? fn(arena, out) : TB_ENOTSUP;
+}
+
+static const tb_ext_metrics metrics_extension = {sizeof(tb_ext_metrics), 0, metrics_snapshot};
+
 static const void *TB_CALL host_get_extension(tb_context *ctx, const char *id) {
     (void)ctx;
     if (id && strcmp(id, TB_EXT_JSON) == 0) return &json_extension;
     if (id && strcmp(id, TB_EXT_RUNTIME) == 0) return &runtime_extension;
+    if (id && strcmp(id, TB_EXT_METRICS) == 0) return &metrics_extension;
     return NULL;
 }
 

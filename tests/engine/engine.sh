@@ -186,5 +186,46 @@ check "SIGTERM: everything emitted was acknowledged ($emitted emitted, $acked ac
     test -n "$emitted" -a "$emitted" = "$acked" -a "$got" = "$acked"
 grep -q 'draining' err.txt && ok || bad "SIGTERM: logged"
 
+# the metrics connector: every stage's counters, as events, here into a file
+rm -f got.jsonl report.txt metrics.jsonl
+cat >metrics.troy <<TROY
+define flow main
+flow
+  define connector src from flaky with config = {"count": 1000000, "batch": 50} end;
+  define connector dst from flaky with config = {"slow_ms": 2} end;
+  define connector m from metrics with config = {"interval_ms": 200} end;
+  define connector store from file with config = {"path": "$work/metrics.jsonl", "mode": "truncate"}, postprocessors = ["separate"] end;
+  define pipeline p pipeline select event from in into out; end;
+  define pipeline keep pipeline select event from in where event.measurement == "stage" into out; end;
+  create connector src;
+  create connector dst;
+  create connector m;
+  create connector store;
+  create pipeline p;
+  create pipeline keep;
+  connect /connector/src to /pipeline/p;
+  connect /pipeline/p to /connector/dst;
+  connect /connector/m to /pipeline/keep;
+  connect /pipeline/keep to /connector/store;
+end;
+deploy flow main;
+TROY
+"$temblor" run --plugin-path "$flaky_dir" metrics.troy 2>err.txt &
+pid=$!
+sleep 1.5
+kill -TERM $pid
+wait $pid
+check "metrics: exits 0" test $? -eq 0
+python3 - "$work/metrics.jsonl" <<'PY' && ok || { bad "metrics: stage records with counts"; show metrics.jsonl; }
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+src = [r for r in rows if r["tags"]["stage"] == "main::src"]
+dst = [r for r in rows if r["tags"]["stage"] == "main::dst"]
+assert len(src) >= 3, len(src)
+assert src[-1]["fields"]["events_out"] > src[0]["fields"]["events_out"] > 0
+assert dst[-1]["fields"]["events_out"] > 0 and "latency_mean_ns" in dst[-1]["fields"]
+assert all(r["measurement"] == "stage" and r["tags"]["kind"] in ("connector", "pipeline") for r in rows)
+PY
+
 echo "engine e2e: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
