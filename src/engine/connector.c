@@ -65,6 +65,7 @@ typedef struct conn_stage {
     uint64_t next_id;            /* ids for events the source left at 0 */
     pthread_mutex_t settled_lock;
     tbr_ticket *settled;         /* tickets whose every copy has been delivered or failed */
+    _Atomic bool any_settled;    /* settled is not empty: looked at without the lock */
 
     /* sink half */
     tbr_chain_set post;          /* the codec, then postprocessors */
@@ -209,16 +210,18 @@ static void TB_CALL settle(void *owner, tbr_ticket *t) {
     pthread_mutex_lock(&c->settled_lock);
     t->next = c->settled;
     c->settled = t;
+    atomic_store(&c->any_settled, true);
     pthread_mutex_unlock(&c->settled_lock);
     tbr_loop_wake(c->base.loop);
 }
 
 /* Tells the source what became of its transactional batches. */
 static void deliver_settled(conn_stage *c) {
-    if (!c->settled) return; /* racy peek: a ticket settled now also wakes the loop */
+    if (!atomic_load(&c->any_settled)) return; /* a ticket settled later also wakes the loop */
     pthread_mutex_lock(&c->settled_lock);
     tbr_ticket *t = c->settled;
     c->settled = NULL;
+    atomic_store(&c->any_settled, false);
     pthread_mutex_unlock(&c->settled_lock);
     while (t) {
         tbr_ticket *next = t->next;

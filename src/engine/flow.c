@@ -115,14 +115,16 @@ static tbr_stage *build_connector(flow_build *b, const tbr_create *c, const tb_v
     return n;
 }
 
-static tbr_stage *build_pipeline(flow_build *b, const tbr_create *c, const char *name) {
+static tbr_stage *build_pipeline(flow_build *b, const tbr_create *c, const tb_value *given, const char *name) {
     const tbr_pipeline_def *def = tbr_deployment_find_pipeline(b->d, b->f, c->def, c->def_len);
+    tb_value args;
     if (!def) {
         tbr_deploy_error_at(b->d, c->span, b->err, b->err_size, "no pipeline definition named '%.*s'", (int)c->def_len, c->def);
         return NULL;
     }
+    if (tbr_args_resolve(b->d, &def->args, given, c->span, b->a, &args, b->err, b->err_size)) return NULL;
     char why[600] = "";
-    tbr_stage *n = tbr_pipeline_stage_new(b->e, name, def->query, why, sizeof why);
+    tbr_stage *n = tbr_pipeline_stage_new(b->e, name, def->query, &args, why, sizeof why);
     if (!n) tbr_deploy_error_at(b->d, c->span, b->err, b->err_size, "%s", why);
     return n;
 }
@@ -201,7 +203,7 @@ static int deploy_one(tbr_engine *e, const tbr_deployment *d, const tbr_deploy_s
         tb_value cargs;
         rc = tbr_with_eval(d, &c->with, &fargs, b.a, &cargs, err, err_size);
         if (rc) break;
-        tbr_stage *n = c->pipeline ? build_pipeline(&b, c, name) : build_connector(&b, c, &cargs, name);
+        tbr_stage *n = c->pipeline ? build_pipeline(&b, c, &cargs, name) : build_connector(&b, c, &cargs, name);
         if (!n) {
             rc = TB_EINVAL;
             break;

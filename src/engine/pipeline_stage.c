@@ -147,8 +147,8 @@ int tbr_pipeline_stage_in_port(const tbr_stage *n, const char *name) {
     return -1;
 }
 
-tbr_stage *tbr_pipeline_stage_new(struct tbr_engine *e, const char *name, const tbr_query *q, char *err,
-                                size_t err_size) {
+tbr_stage *tbr_pipeline_stage_new(struct tbr_engine *e, const char *name, const tbr_query *q,
+                                  const tb_value *args, char *err, size_t err_size) {
     pipe_stage *p = calloc(1, sizeof *p);
     if (!p || tbr_stage_init(&p->base, &pipe_ops, e, name, tbr_engine_opts_of(e)->queue_capacity)) {
         free(p);
@@ -163,6 +163,7 @@ tbr_stage *tbr_pipeline_stage_new(struct tbr_engine *e, const char *name, const 
         snprintf(err, err_size, "pipeline %s: %s", name, why);
         goto fail;
     }
+    if (tbr_pipeline_set_args(p->pl, args)) goto oom;
     /* ports from the query's stages: inputs, then outputs (err among them) */
     uint32_t nin = 0, nout = 0;
     for (uint32_t i = 0; i < q->nnodes; i++) {

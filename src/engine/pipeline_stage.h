@@ -12,9 +12,10 @@
 #include "engine/stage.h"
 #include "lang/query.h"
 
-/* NULL with one line in err when the pipeline cannot be instantiated. */
-tbr_stage *tbr_pipeline_stage_new(struct tbr_engine *e, const char *name, const tbr_query *q, char *err,
-                                size_t err_size);
+/* The stage of a pipeline running q with arguments args (a record; copied). NULL with one
+ * line in err when the pipeline cannot be instantiated. */
+tbr_stage *tbr_pipeline_stage_new(struct tbr_engine *e, const char *name, const tbr_query *q,
+                                  const tb_value *args, char *err, size_t err_size);
 
 /* The input or output port of a pipeline stage called name: its index, or -1. */
 int tbr_pipeline_stage_in_port(const tbr_stage *n, const char *name);

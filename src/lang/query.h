@@ -134,6 +134,10 @@ typedef struct tbr_pipeline tbr_pipeline;
 tbr_pipeline *tbr_pipeline_new(const tbr_query *q, tbr_registry *reg, char *err, size_t err_size);
 void tbr_pipeline_free(tbr_pipeline *pl);
 
+/* Sets the pipeline's arguments, what `args` means in its selects (a record, copied).
+ * TB_OK or TB_ENOMEM. */
+int tbr_pipeline_set_args(tbr_pipeline *pl, const tb_value *args);
+
 /* Pushes ev into input port `port` ("in"); outputs are appended to out, built in arena.
  * Returns TB_OK or TB_ENOMEM. Runtime errors become events on the err port. */
 int tbr_pipeline_push(tbr_pipeline *pl, const char *port, const tb_event *ev, tb_arena *arena,

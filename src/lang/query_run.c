@@ -61,6 +61,8 @@ struct tbr_pipeline {
     const tbr_query *q;
     select_state *selects;
     node_state *nodes;
+    tb_arena *args_arena; /* owns args */
+    tb_value args;        /* the pipeline's arguments (`args` in its selects); null if none */
     char error[512];
 };
 
@@ -130,6 +132,7 @@ static void env_for(tbr_eval_env *env, run *r, select_state *ss, tb_value *data,
     env->meta = meta;
     env->locals = ss->locals;
     env->nlocals = ss->sel->nlocals;
+    env->args = &r->pl->args;
 }
 
 static int fail_msg(run *r, const tbr_eval_env *env, char *buf, size_t n) {
@@ -623,6 +626,7 @@ static int deliver(run *r, uint32_t node, const char *port, tb_event *ev) {
 tbr_pipeline *tbr_pipeline_new(const tbr_query *q, tbr_registry *reg, char *err, size_t n) {
     tbr_pipeline *pl = calloc(1, sizeof *pl);
     if (!pl) return NULL;
+    pl->args = tb_null();
     pl->q = q;
     pl->selects = calloc(q->nselects ? q->nselects : 1, sizeof *pl->selects);
     pl->nodes = calloc(q->nnodes, sizeof *pl->nodes);
@@ -689,6 +693,7 @@ fail:
 
 void tbr_pipeline_free(tbr_pipeline *pl) {
     if (!pl) return;
+    tbr_arena_free(pl->args_arena);
     const tbr_query *q = pl->q;
     for (uint32_t i = 0; pl->selects && i < q->nselects; i++) {
         select_state *ss = &pl->selects[i];
@@ -704,6 +709,19 @@ void tbr_pipeline_free(tbr_pipeline *pl) {
     free(pl->selects);
     free(pl->nodes);
     free(pl);
+}
+
+int tbr_pipeline_set_args(tbr_pipeline *pl, const tb_value *args) {
+    tb_arena *a = tbr_arena_new(0);
+    tb_value copy;
+    if (!a || tbr_value_clone(a, args, &copy)) {
+        tbr_arena_free(a);
+        return TB_ENOMEM;
+    }
+    tbr_arena_free(pl->args_arena);
+    pl->args_arena = a;
+    pl->args = copy;
+    return TB_OK;
 }
 
 int tbr_pipeline_push(tbr_pipeline *pl, const char *port, const tb_event *ev, tb_arena *arena, tbr_pipeline_out *out) {

@@ -99,6 +99,65 @@ sed 's|connect /connector/f to /pipeline/p;|connect /connector/f/nope to /pipeli
 "$temblor" run badport.troy 2>err.txt
 grep -q "badport.troy:7:.*no output port 'nope' (it has: out, err)" err.txt && ok || { bad "a bad port is named"; show err.txt; }
 
+# --- pipeline arguments: the definition's default, overridden by create --------------------------------
+cat >args.troy <<'TROY'
+define flow main
+flow
+  define connector input from stdio with codec = "json", preprocessors = ["separate"] end;
+  define connector output from stdio with codec = "json", postprocessors = ["separate"] end;
+  define pipeline add
+  args n = 1, label = "default"
+  pipeline
+    select {"x": event.a + args.n, "label": args.label} from in into out;
+  end;
+  create connector input;
+  create connector output;
+  create pipeline add with n = 10 end;
+  connect /connector/input to /pipeline/add;
+  connect /pipeline/add to /connector/output;
+end;
+deploy flow main;
+TROY
+echo '{"a":1}' | "$temblor" run args.troy >out.txt 2>err.txt
+check "pipeline args" diff <(echo '{"x":11,"label":"default"}') out.txt
+
+# --- bad input reaches the err port, routed to a file: invalid UTF-8, truncated msgpack ---------------
+python3 - <<'PY'
+import struct
+open("bad.jsonl", "wb").write(b'{"s":"ok"}\n{"s":"bad \xff\xfe"}\n{"s":"fine"}\n')
+frames = [b"\x81\xa1a\x01", b"\x82\xa1a\x01\xa1", b"\x81\xa1a\x02"]  # the second is cut short
+open("bad.msgpack", "wb").write(b"".join(struct.pack(">Q", len(f)) + f for f in frames))
+PY
+cat >bad.troy <<TROY
+define flow main
+flow
+  define connector json_in from file with config = {"path": "$work/bad.jsonl"}, preprocessors = ["separate"], codec = "json" end;
+  define connector mp_in from file with config = {"path": "$work/bad.msgpack"}, preprocessors = ["length-prefixed"], codec = "msgpack" end;
+  define connector good from file with config = {"path": "$work/good.jsonl", "mode": "truncate"}, postprocessors = ["separate"] end;
+  define connector errors from file with config = {"path": "$work/errors.jsonl", "mode": "truncate"}, postprocessors = ["separate"] end;
+  define pipeline pass pipeline select event from in into out; end;
+  define pipeline errs pipeline select event.error from in into out; end;
+  create connector json_in;
+  create connector mp_in;
+  create connector good;
+  create connector errors;
+  create pipeline pass;
+  create pipeline errs;
+  connect /connector/json_in to /pipeline/pass;
+  connect /connector/mp_in to /pipeline/pass;
+  connect /connector/json_in/err to /pipeline/errs;
+  connect /connector/mp_in/err to /pipeline/errs;
+  connect /pipeline/pass to /connector/good;
+  connect /pipeline/errs to /connector/errors;
+end;
+deploy flow main;
+TROY
+"$temblor" run bad.troy 2>err.txt
+check "bad input: exits 0" test $? -eq 0
+check "bad input: the good records pass" test "$(sort good.jsonl | tr '\n' ' ')" = '{"a":1} {"a":2} {"s":"fine"} {"s":"ok"} '
+grep -q 'invalid UTF-8' errors.jsonl && grep -q 'msgpack' errors.jsonl && test "$(wc -l <errors.jsonl)" -eq 2 && ok ||
+    { bad "bad input: both failures on the err port, with reasons"; show errors.jsonl; }
+
 # --- the flaky connector: transactional source -> sink that misbehaves ------------------------------
 flow_with() { # SINK_CONFIG COUNT
     cat <<TROY
