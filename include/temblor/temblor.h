@@ -874,7 +874,9 @@ static inline void TB_CALL tb_stateless_destroy(void *instance) { (void)instance
 enum {
     TB_CONNECTOR_SOURCE = 1u << 0,        /* has a source half: pull */
     TB_CONNECTOR_SINK = 1u << 1,          /* has a sink half: push */
-    TB_CONNECTOR_TRANSACTIONAL = 1u << 2, /* its source can replay: wants ack/fail */
+    TB_CONNECTOR_TRANSACTIONAL = 1u << 2, /* its source can replay: wants ack/fail for every
+                                             event (without it, ack/fail come only for events
+                                             the source flags TB_EF_TRANSACTIONAL) */
     TB_CONNECTOR_STRUCTURED = 1u << 3     /* its source emits values, not bytes: no codec */
 };
 

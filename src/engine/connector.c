@@ -270,7 +270,9 @@ static void route_source_batch(conn_stage *c, tb_batch *b) {
         return;
     }
     uint32_t nout = 0, nerr = b->count;
-    bool transactional = (c->flags & TB_CONNECTOR_TRANSACTIONAL) && (c->vt->ack || c->vt->fail);
+    /* every event of a transactional connector is tracked, and any event another source
+     * flags TB_EF_TRANSACTIONAL itself (a per-instance choice, like bench's is_transactional) */
+    bool transactional = c->vt->ack || c->vt->fail;
     uint64_t *ids = transactional && b->count ? malloc(b->count * sizeof *ids) : NULL;
     uint32_t nids = 0;
     for (uint32_t i = 0; i < b->count; i++) {

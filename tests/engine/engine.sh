@@ -202,6 +202,22 @@ dups=$(all_there got.jsonl 5000) && check "slow sink: nothing duplicated ($dups)
 check "slow sink: the sink was behind after 1 s ($emitted_early of 5000 delivered)" test "$emitted_early" -lt 5000
 grep -q 'emitted=5000 acked=5000 failed=0' report.txt && ok || { bad "slow sink: every event acknowledged once"; show report.txt; }
 
+# a slow sink under an endless source: memory stays flat (the queues bound what is in flight)
+rm -f got.jsonl report.txt
+flow_with "{\"out\": \"$work/got.jsonl\", \"slow_ms\": 10}" 2000000 >bounded.troy
+"$temblor" run --plugin-path "$flaky_dir" bounded.troy 2>err.txt &
+pid=$!
+sleep 1
+rss1=$(awk '/^VmRSS/ {print $2}' /proc/$pid/status)
+sleep 1.5
+rss2=$(awk '/^VmRSS/ {print $2}' /proc/$pid/status)
+kill -TERM $pid
+wait $pid
+check "bounded: exits 0" test $? -eq 0
+check "bounded: RSS flat under backpressure (${rss1} kB, then ${rss2} kB)" test $((rss2 - rss1)) -lt 4096
+emitted=$(sed -n 's/.*emitted=\([0-9]*\) acked=\([0-9]*\).*/\1/p' report.txt)
+check "bounded: the source was held back ($emitted of 2000000 emitted)" test "${emitted:-2000000}" -lt 100000
+
 # a sink whose push keeps failing: restarted with backoff, failed batches replayed
 rm -f got.jsonl report.txt
 flow_with "{\"out\": \"$work/got.jsonl\", \"fail_every\": 12}" 1000 >restart.troy

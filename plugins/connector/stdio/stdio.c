@@ -10,7 +10,9 @@
  *
  * The source never blocks the runtime's thread. A regular file (or block device) on stdin is
  * read as it is: it is always ready, and epoll refuses it. Anything else (pipe, terminal,
- * socket) is switched to O_NONBLOCK on the first pull; when read says EAGAIN, pull watches
+ * socket) is opened again through /proc/self/fd/0 with O_NONBLOCK, so the flag stays off the
+ * description the shell (and stdout and stderr, on a terminal) share; where that cannot be
+ * done (a socket), stdin itself is switched to O_NONBLOCK. When read says EAGAIN, pull watches
  * stdin through host->fd_watch and returns TB_EAGAIN. /dev/null never says EAGAIN, so it
  * is never watched (epoll would refuse it too). O_NONBLOCK belongs to the open file
  * description, which the shell that started us shares, so stop and destroy clear it again.
@@ -52,6 +54,7 @@ typedef struct stdio_conn {
     uint8_t *buf;                  /* chunk_size bytes */
     bool set_up;
     bool set_nonblock;             /* we set O_NONBLOCK on stdin and must clear it */
+    int in_fd;                     /* what is read: stdin, or our own opening of it */
     uint64_t watch_id;             /* 0: stdin is not watched */
     uint64_t offset;               /* bytes read so far: the next event's id */
     bool ended;                    /* end of input reported */
@@ -106,6 +109,7 @@ static int TB_CALL create(const tb_create_args *args, void **out) {
     s->out_fd = out_fd;
     s->out_name = out_fd == STDOUT_FILENO ? "stdout" : "stderr";
     s->chunk_size = (size_t)chunk;
+    s->in_fd = STDIN_FILENO;
     s->runtime = runtime;
     *out = s;
     return TB_OK;
@@ -120,6 +124,8 @@ static void release_stdin(stdio_conn *s) {
         if (fl >= 0) fcntl(STDIN_FILENO, F_SETFL, fl & ~O_NONBLOCK);
         s->set_nonblock = false;
     }
+    if (s->in_fd != STDIN_FILENO) close(s->in_fd);
+    s->in_fd = STDIN_FILENO;
     s->set_up = false;
 }
 
@@ -143,6 +149,14 @@ static int setup_stdin(stdio_conn *s) {
         return tb_fail(s->host, s->ctx, TB_EIO, "cannot inspect stdin: %s", strerror(errno));
     s->set_up = true;
     if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) return TB_OK;
+    /* A terminal's stdin, stdout and stderr share one open file description: O_NONBLOCK on
+     * it would make the runtime's own writes to stderr fail with EAGAIN. A fresh opening of
+     * the same terminal or pipe (not possible for a socket) has a description of its own. */
+    int own = open("/proc/self/fd/0", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (own >= 0) {
+        s->in_fd = own;
+        return TB_OK;
+    }
     fl = fcntl(STDIN_FILENO, F_GETFL);
     if (fl < 0)
         return tb_fail(s->host, s->ctx, TB_EIO, "cannot read the flags of stdin: %s",
@@ -169,7 +183,7 @@ static void TB_CALL on_readable(void *user, int fd, uint32_t events) {
 
 static int wait_readable(stdio_conn *s) {
     if (s->watch_id) return TB_EAGAIN;
-    int rc = s->host->fd_watch(s->ctx, STDIN_FILENO, TB_FD_READ, on_readable, s, &s->watch_id);
+    int rc = s->host->fd_watch(s->ctx, s->in_fd, TB_FD_READ, on_readable, s, &s->watch_id);
     if (rc != TB_OK) {
         s->watch_id = 0;
         return tb_fail(s->host, s->ctx, TB_EIO, "cannot wait for stdin: fd_watch failed (%d)",
@@ -211,7 +225,7 @@ static int TB_CALL pull(void *instance, tb_batch *out) {
     uint32_t limit = out->capacity > out->count ? out->capacity : out->count + 1;
     uint64_t now = realtime_ns();
     while (out->count < limit) {
-        ssize_t n = read(STDIN_FILENO, s->buf, s->chunk_size);
+        ssize_t n = read(s->in_fd, s->buf, s->chunk_size);
         if (n > 0) {
             const char *p = tb_arena_dup(out->arena, s->buf, (size_t)n);
             if (!p || push_event(out, p, (size_t)n, s->offset, TB_EF_RAW, now) != TB_OK)
