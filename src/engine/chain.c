@@ -212,6 +212,8 @@ int tbr_chain_decode(tbr_chain_set *s, tb_batch *b, bool finish_all) {
     return run_codec(s, b);
 }
 
+int tbr_chain_flush(tbr_chain_set *s, tb_batch *b) { return finish_every_stream(s, b); }
+
 int tbr_chain_encode(tbr_chain_set *s, tb_batch *b) {
     int rc = run_codec(s, b);
     if (rc == TB_OK && s->nprocs) rc = process_streams(s, b, false);

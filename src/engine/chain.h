@@ -57,4 +57,8 @@ int tbr_chain_decode(tbr_chain_set *s, tb_batch *b, bool finish_all);
  * Failures as for decode. TB_OK or TB_ENOMEM. */
 int tbr_chain_encode(tbr_chain_set *s, tb_batch *b);
 
+/* Sink side, at stop: appends to b what every stream's postprocessors still buffer, and ends
+ * the streams. TB_OK or TB_ENOMEM. */
+int tbr_chain_flush(tbr_chain_set *s, tb_batch *b);
+
 #endif

@@ -480,6 +480,17 @@ static void conn_enter_phase(tbr_stage *n, int phase) {
             else tbr_arena_free(a);
         }
     } else if (phase == TBR_PHASE_STOP) {
+        if (c->state == CONN_RUNNING && c->post.nchains) {
+            /* postprocessors that batch or frame across events give up what they hold */
+            tbr_msg *m = tbr_msg_new(NULL, 0);
+            if (m && tbr_chain_flush(&c->post, &m->batch) == TB_OK && m->batch.count) {
+                m->batch.token = tbr_engine_next_token();
+                int rc = c->vt->push(c->inst->state, &m->batch);
+                if (rc == TB_EPENDING) rc = TB_OK; /* stop comes next: nothing can settle it */
+                if (rc) tbr_log(TB_LOG_WARN, c->base.name, "flushing postprocessors at stop failed: %s", last_error(c, rc));
+            }
+            tbr_msg_free(m, TB_OK);
+        }
         if (c->state == CONN_RUNNING && c->vt->drain) {
             /* bounded: a sink that cannot flush in a second is stopped anyway */
             uint64_t until = tbr_now_ns() + 1000000000ull;

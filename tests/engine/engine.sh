@@ -158,6 +158,71 @@ check "bad input: the good records pass" test "$(sort good.jsonl | tr '\n' ' ')"
 grep -q 'invalid UTF-8' errors.jsonl && grep -q 'msgpack' errors.jsonl && test "$(wc -l <errors.jsonl)" -eq 2 && ok ||
     { bad "bad input: both failures on the err port, with reasons"; show errors.jsonl; }
 
+# --- a source whose file is missing at first: connect is retried with backoff until it appears ------
+rm -f late.jsonl late-out.jsonl
+cat >late.troy <<TROY
+define flow main
+flow
+  define connector input from file with config = {"path": "$work/late.jsonl"}, preprocessors = ["separate"],
+    reconnect = {"retry": {"interval_ms": 50, "growth_rate": 1.5, "randomized": true}} end;
+  define connector output from file with config = {"path": "$work/late-out.jsonl", "mode": "truncate"}, postprocessors = ["separate"] end;
+  define pipeline p pipeline select event from in into out; end;
+  create connector input;
+  create connector output;
+  create pipeline p;
+  connect /connector/input to /pipeline/p;
+  connect /pipeline/p to /connector/output;
+end;
+deploy flow main;
+TROY
+"$temblor" run late.troy 2>err.txt &
+pid=$!
+sleep 0.5
+echo '{"late":true}' >late.jsonl
+wait $pid
+check "late file: exits 0" test $? -eq 0
+check "late file: read once it appeared" test "$(cat late-out.jsonl 2>/dev/null)" = '{"late":true}'
+grep -q 'connect failed: cannot open .*late.jsonl' err.txt && grep -q 'retrying in' err.txt && ok ||
+    { bad "late file: the failed connects and retries are logged"; show err.txt; }
+
+# --- metronome to a pipeline that decides when to stop, to the exit connector -------------------------
+cat >exit.troy <<'TROY'
+define flow main
+flow
+  define connector tick from metronome with config = {"interval": 20} end;
+  define connector quit from exit;
+  define pipeline p pipeline select {"exit": 3} from in where event.id >= 4 into out; end;
+  create connector tick;
+  create connector quit;
+  create pipeline p;
+  connect /connector/tick to /pipeline/p;
+  connect /pipeline/p to /connector/quit;
+end;
+deploy flow main;
+TROY
+timeout 20 "$temblor" run exit.troy 2>err.txt
+check "metronome -> exit: exits with the code the event asked for (got $?)" test $? -eq 3
+
+# --- bench: Tremor's benchmark connector, replaying its data, printing the report ------------------------
+if [ -f "$src/../shared/bench-data/data.json.xz" ]; then
+    cat >bench.troy <<TROY
+define flow main
+flow
+  define connector bench from bench with codec = "json", config = {"path": "$src/../shared/bench-data/data.json.xz", "iters": 20} end;
+  define pipeline p pipeline select event from in into out; end;
+  create connector bench;
+  create pipeline p;
+  connect /connector/bench to /pipeline/p;
+  connect /pipeline/p to /connector/bench;
+end;
+deploy flow main;
+TROY
+    timeout 60 "$temblor" run bench.troy >out.txt 2>err.txt
+    check "bench: exits 0" test $? -eq 0
+    grep -Eq '^events +2000$' out.txt && grep -q 'Throughput (events)' out.txt && grep -q '^p99 ' out.txt && ok ||
+        { bad "bench: a report of 2000 events with percentiles and throughput"; show out.txt 40; }
+fi
+
 # --- the flaky connector: transactional source -> sink that misbehaves ------------------------------
 flow_with() { # SINK_CONFIG COUNT
     cat <<TROY
