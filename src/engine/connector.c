@@ -227,7 +227,8 @@ static void deliver_settled(conn_stage *c) {
         tbr_ticket *next = t->next;
         int status = atomic_load(&t->status);
         void (*cb)(void *, const uint64_t *, uint32_t) = status == TB_OK ? c->vt->ack : c->vt->fail;
-        if (cb && c->inst && c->state != CONN_FAILED) cb(c->inst->state, t->ids, t->count);
+        /* a failed or stopped instance is told nothing more: the tickets are only freed */
+        if (cb && c->inst && c->state != CONN_FAILED && c->state != CONN_STOPPED) cb(c->inst->state, t->ids, t->count);
         c->pull_ready = true; /* a failed batch is replayed; an ack may end the source */
         tbr_ticket_free(t);
         t = next;
@@ -513,7 +514,8 @@ static void conn_enter_phase(tbr_stage *n, int phase) {
 
 static void conn_destroy(tbr_stage *n) {
     conn_stage *c = as_conn(n);
-    drain_inbox(c);
+    /* the engine emptied every inbox first, so every ticket has settled by now */
+    c->state = CONN_STOPPED;
     deliver_settled(c);
     tbr_chain_set_fini(&c->pre);
     tbr_chain_set_fini(&c->post);

@@ -64,6 +64,9 @@ static void stage_free(tbr_stage *n) {
 
 void tbr_engine_free(tbr_engine *e) {
     if (!e) return;
+    /* what is still queued (a drain that timed out) is failed while every stage it may
+     * settle a ticket with is still there */
+    for (uint32_t i = 0; i < e->nstages; i++) tbr_queue_drop_all(&e->stages[i]->inbox, TB_EIO);
     for (uint32_t i = 0; i < e->nstages; i++) stage_free(e->stages[i]);
     free(e->stages);
     tbr_loop_free(e->control);

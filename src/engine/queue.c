@@ -12,13 +12,20 @@ int tbr_queue_init(tbr_queue *q, uint32_t capacity, tbr_loop *consumer) {
     return pthread_mutex_init(&q->lock, NULL) ? TB_ENOMEM : TB_OK;
 }
 
-void tbr_queue_fini(tbr_queue *q) {
-    tbr_msg *m = q->head;
+void tbr_queue_drop_all(tbr_queue *q, int status) {
+    tbr_msg *m = tbr_queue_take_all(q);
+    uint32_t n = 0;
     while (m) {
         tbr_msg *next = m->next;
-        tbr_msg_free(m, TB_EIO);
+        tbr_msg_free(m, status);
         m = next;
+        n++;
     }
+    if (n) atomic_fetch_sub(&q->depth, n);
+}
+
+void tbr_queue_fini(tbr_queue *q) {
+    tbr_queue_drop_all(q, TB_EIO);
     free(q->producers);
     pthread_mutex_destroy(&q->lock);
 }

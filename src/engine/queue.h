@@ -37,6 +37,9 @@ typedef struct tbr_queue {
 
 int tbr_queue_init(tbr_queue *q, uint32_t capacity, tbr_loop *consumer);
 void tbr_queue_fini(tbr_queue *q);
+/* Frees every queued message as failed (status), settling their tickets. Consumer's thread,
+ * or any thread once the consumer has stopped. */
+void tbr_queue_drop_all(tbr_queue *q, int status);
 /* Registers a producer's loop (once per producer). TB_OK or TB_ENOMEM. */
 int tbr_queue_add_producer(tbr_queue *q, tbr_loop *producer);
 
