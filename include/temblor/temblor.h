@@ -760,9 +760,12 @@ typedef struct tb_ext_runtime {
 
 /* Host extension "temblor.metrics/1": the runtime's own metrics, for a connector that
  * publishes them (the bundled `metrics` connector). snapshot builds, in arena, an array with
- * one record per measurement, in Tremor's shape:
- *   {"measurement": "connector_events", "tags": {"flow": ..., "stage": ..., "port": ...},
- *    "fields": {"count": N}, "timestamp": <CLOCK_REALTIME ns>}
+ * one record per measurement, in the shape of Tremor's metrics events:
+ *   {"measurement": "stage", "tags": {"stage": "flow::instance", "kind": "connector"},
+ *    "fields": {"events_in": N, ...}, "timestamp": <CLOCK_REALTIME ns>}
+ *   {"measurement": "port_events", "tags": {"stage": ..., "port": "out"},
+ *    "fields": {"count": N}, "timestamp": ...}
+ * (docs/architecture.md lists the fields).
  * Returns TB_OK, TB_ENOMEM, or TB_ENOTSUP when no engine runs. Any thread. */
 #define TB_EXT_METRICS "temblor.metrics/1"
 typedef struct tb_ext_metrics {

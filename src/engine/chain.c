@@ -13,6 +13,17 @@ int tbr_chain_set_init(tbr_chain_set *s, tbr_registry *reg, const char *label, s
                        const tbr_component_ref *procs, uint32_t nprocs, const tbr_component_ref *codec,
                        tbr_chain_dir dir, char *err, size_t err_size) {
     *s = (tbr_chain_set){.reg = reg, .label = label, .loop = loop, .procs = procs, .nprocs = nprocs, .dir = dir};
+    /* processors are created per stream, later; a configuration they refuse is found now,
+     * when the flow is deployed, not when the first event of a stream comes */
+    for (uint32_t i = 0; i < nprocs; i++) {
+        tbr_instance *probe;
+        char why[512];
+        if (tbr_instance_create(reg, procs[i].component, label, &procs[i].config, loop, 0, &probe, why, sizeof why)) {
+            snprintf(err, err_size, "%s %s: %s", tbr_kind_name(procs[i].component->desc.kind), procs[i].component->desc.name, why);
+            return TB_EINVAL;
+        }
+        tbr_instance_destroy(probe);
+    }
     if (!codec->component) return TB_OK;
     return tbr_instance_create(reg, codec->component, label, &codec->config, loop, 0, &s->codec, err, err_size);
 }

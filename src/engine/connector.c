@@ -174,6 +174,10 @@ static void supervise(conn_stage *c, const char *what, int rc) {
  * instance, so it is kept and reconnected with backoff; its circuit is open meanwhile. */
 static void connection_lost(conn_stage *c, const char *what, int rc) {
     tbr_log(TB_LOG_WARN, c->base.name, "%s: connection lost: %s", what, last_error(c, rc));
+    if (!c->spec.reconnect.enabled) {
+        give_up(c, "its connection is lost and reconnect is \"none\"");
+        return;
+    }
     c->failures = 1;
     schedule_retry(c);
 }
@@ -188,7 +192,8 @@ static void try_connect(conn_stage *c) {
     if (rc == TB_EIO || rc == TB_EAGAIN) {
         c->failures++;
         tbr_log(TB_LOG_WARN, c->base.name, "connect failed: %s", last_error(c, rc));
-        if (c->spec.reconnect.max_retries && c->failures > c->spec.reconnect.max_retries) give_up(c, "no retries left");
+        if (!c->spec.reconnect.enabled) give_up(c, "it cannot connect and reconnect is \"none\"");
+        else if (c->spec.reconnect.max_retries && c->failures > c->spec.reconnect.max_retries) give_up(c, "no retries left");
         else schedule_retry(c);
         return;
     }
@@ -391,6 +396,25 @@ static void record_latency(conn_stage *c, const tb_batch *b) {
     }
 }
 
+/* Events the codec or a postprocessor could not turn into bytes are logged and counted, and
+ * taken out of the batch: one bad record must not fail its neighbours at the sink. Their
+ * source (if transactional) is told the batch failed, so it can replay it. */
+static void drop_unencoded(conn_stage *c, tbr_msg *m) {
+    tb_batch *b = &m->batch;
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < b->count; i++) {
+        tb_event *e = &b->events[i];
+        if (e->flags & TB_EF_DROPPED) continue;
+        if ((e->flags & TB_EF_RAW) && e->data.type == TB_BYTES) {
+            b->events[kept++] = *e;
+            continue;
+        }
+        tbr_stage_log_failed(&c->base, e, "event not delivered: it could not be encoded");
+        tbr_ticket_fail(m->ticket, TB_ERROR);
+    }
+    b->count = kept;
+}
+
 static void push_one(conn_stage *c, tbr_msg *m) {
     atomic_fetch_add_explicit(&c->base.m.events_in, m->batch.count, memory_order_relaxed);
     if (c->state != CONN_RUNNING) {
@@ -398,6 +422,11 @@ static void push_one(conn_stage *c, tbr_msg *m) {
         return;
     }
     if (tbr_chain_encode(&c->post, &m->batch) != TB_OK) atomic_fetch_add(&c->base.m.errors, 1);
+    drop_unencoded(c, m);
+    if (!m->batch.count) {
+        tbr_msg_free(m, TB_OK); /* the ticket is already marked if anything failed */
+        return;
+    }
     uint64_t bytes = 0;
     for (uint32_t i = 0; i < m->batch.count; i++)
         if (m->batch.events[i].data.type == TB_BYTES) bytes += m->batch.events[i].data.len;

@@ -21,6 +21,7 @@ typedef struct tbr_component_ref {
 } tbr_component_ref;
 
 typedef struct tbr_retry {
+    bool enabled;             /* false (Tremor's reconnect = "none"): a lost connection is final */
     uint64_t interval_ns;     /* first delay */
     double growth;            /* factor per failure */
     uint64_t max_interval_ns;

@@ -195,8 +195,8 @@ int tbr_engine_run(tbr_engine *e) {
         n->started = true;
     }
     while (atomic_load(&e->exit_code) < 0 && !all_sources_done(e)) tbr_loop_run_once(e->control, 100);
-    int none = -1;
-    atomic_compare_exchange_strong(&e->exit_code, &none, 0);
+    /* a natural end leaves the exit code open: an exit connector reached while draining, or
+     * stopped before its delay ran out, still decides it */
 
     /* drain: sources stop, in-flight events reach their sinks, windows close, all stop */
     uint64_t deadline = tbr_now_ns() + e->opts.drain_timeout_ns;
@@ -215,6 +215,7 @@ int tbr_engine_run(tbr_engine *e) {
     tbr_host_set_metrics_provider(NULL);
     atomic_store(&current_engine, NULL);
     int code = atomic_load(&e->exit_code);
+    if (code < 0) code = 0;
     uint32_t failed = atomic_load(&e->failed_stages);
     if (failed) tbr_log(TB_LOG_ERROR, "runtime", "%u stage%s failed for good", failed, failed == 1 ? "" : "s");
     return code ? code : (drained && !failed ? 0 : 1);

@@ -66,16 +66,17 @@ static uint64_t ms_field(const tb_value *o, const char *name, uint64_t fallback)
 }
 
 /* reconnect = {"retry": {"interval_ms", "growth_rate", "max_retries", "randomized",
- * "max_interval_ms"}} (Tremor's), or "none" for no retries. */
-static void reconnect_of(const tb_value *v, tbr_retry *r) {
-    *r = (tbr_retry){100000000ull, 2.0, 30000000000ull, 0, true};
-    if (!v) return;
-    if (v->type == TB_STRING && v->len == 4 && !memcmp(v->as.s, "none", 4)) {
-        r->max_retries = 1;
-        return;
-    }
+ * "max_interval_ms"}}, or "none" (the default, as in Tremor: a connector that cannot connect,
+ * or loses its connection, fails). Returns TB_OK or an error naming the place. */
+static int reconnect_of(flow_build *b, const tb_value *v, tbr_span at, tbr_retry *r) {
+    *r = (tbr_retry){false, 1000000000ull, 2.0, 60000000000ull, 0, true};
+    if (!v || (v->type == TB_STRING && v->len == 4 && !memcmp(v->as.s, "none", 4))) return TB_OK;
     const tb_value *retry = v->type == TB_OBJECT ? tb_object_getz(v, "retry") : NULL;
-    if (!retry || retry->type != TB_OBJECT) return;
+    if (!retry || retry->type != TB_OBJECT)
+        return tbr_deploy_error_at(b->d, at, b->err, b->err_size,
+                                   "reconnect is \"none\" or {\"retry\": {\"interval_ms\": ..., \"growth_rate\": ..., "
+                                   "\"max_retries\": ..., \"randomized\": ...}}");
+    r->enabled = true;
     double d;
     r->interval_ns = ms_field(retry, "interval_ms", r->interval_ns);
     r->max_interval_ns = ms_field(retry, "max_interval_ms", r->max_interval_ns);
@@ -83,6 +84,7 @@ static void reconnect_of(const tb_value *v, tbr_retry *r) {
     if (tb_value_as_f64(tb_object_getz(retry, "max_retries"), &d) && d >= 0) r->max_retries = (uint32_t)d;
     const tb_value *rnd = tb_object_getz(retry, "randomized");
     if (rnd && rnd->type == TB_BOOL) r->randomized = rnd->as.b;
+    return TB_OK;
 }
 
 static tbr_stage *build_connector(flow_build *b, const tbr_create *c, const tb_value *given, const char *name) {
@@ -108,7 +110,7 @@ static tbr_stage *build_connector(flow_build *b, const tbr_create *c, const tb_v
     if (processors(b, TB_KIND_PREPROCESSOR, tb_object_getz(&with, "preprocessors"), def->span, &spec.pre, &spec.npre) ||
         processors(b, TB_KIND_POSTPROCESSOR, tb_object_getz(&with, "postprocessors"), def->span, &spec.post, &spec.npost))
         return NULL;
-    reconnect_of(tb_object_getz(&with, "reconnect"), &spec.reconnect);
+    if (reconnect_of(b, tb_object_getz(&with, "reconnect"), def->span, &spec.reconnect)) return NULL;
     char why[600] = "";
     tbr_stage *n = tbr_connector_stage_new(b->e, name, &spec, why, sizeof why);
     if (!n) tbr_deploy_error_at(b->d, c->span, b->err, b->err_size, "connector %s: %s", name, why);

@@ -81,7 +81,7 @@ void *tbr_stage_main(void *arg) {
     return NULL;
 }
 
-void tbr_stage_unrouted_error(tbr_stage *n, const tb_event *e) {
+void tbr_stage_log_failed(tbr_stage *n, const tb_event *e, const char *what) {
     uint64_t count = atomic_fetch_add(&n->m.errors, 1) + 1;
     /* the first ten, then every thousandth: a broken input must not flood the log */
     if (count > 10 && count % 1000) return;
@@ -92,8 +92,7 @@ void tbr_stage_unrouted_error(tbr_stage *n, const tb_event *e) {
     const tb_value *why = e->data.type == TB_OBJECT ? tb_object_getz(&e->data, "error") : NULL;
     if (why && why->type == TB_STRING) tb_buf_append(&buf, why->as.s, why->len);
     else tbr_json_write(&e->data, &buf);
-    tbr_log(TB_LOG_WARN, n->name, "event failed (err port not connected; %llu so far): %.*s",
-            (unsigned long long)count, (int)(buf.len > 400 ? 400 : buf.len), buf.data ? (const char *)buf.data : "");
+    tbr_log(TB_LOG_WARN, n->name, "%s (%llu so far): %.*s", what, (unsigned long long)count, (int)(buf.len > 400 ? 400 : buf.len), buf.data ? (const char *)buf.data : "");
     tbr_arena_free(a);
 }
 
@@ -110,7 +109,7 @@ int tbr_stage_route(tbr_stage *n, tb_arena *arena, tbr_ticket *ticket, const tbr
         if (!rt->port || !rt->port->nlinks) {
             bool err = rt->port && !strcmp(rt->port->name, "err");
             for (uint32_t i = 0; i < rt->count; i++) {
-                if (err) tbr_stage_unrouted_error(n, rt->events[i]);
+                if (err) tbr_stage_log_failed(n, rt->events[i], "event failed, and its err port is not connected");
                 else atomic_fetch_add(&n->m.dropped, 1);
             }
             continue;

@@ -115,7 +115,8 @@ typedef struct tbr_route {
 int tbr_stage_route(tbr_stage *n, tb_arena *arena, struct tbr_ticket *ticket, const tbr_route *routes,
                    uint32_t nroutes);
 
-/* Logs an error event that no link takes (rate limited) and counts it. */
-void tbr_stage_unrouted_error(tbr_stage *n, const tb_event *e);
+/* Counts a failed event that goes no further and logs it with its reason after what (rate
+ * limited: the first ten, then every thousandth). */
+void tbr_stage_log_failed(tbr_stage *n, const tb_event *e, const char *what);
 
 #endif

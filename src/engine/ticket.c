@@ -23,12 +23,14 @@ tbr_ticket *tbr_ticket_ref(tbr_ticket *t) {
     return t;
 }
 
+void tbr_ticket_fail(tbr_ticket *t, int status) {
+    int ok = TB_OK;
+    if (t && status < 0) atomic_compare_exchange_strong(&t->status, &ok, status);
+}
+
 void tbr_ticket_release(tbr_ticket *t, int status) {
     if (!t) return;
-    if (status < 0) {
-        int ok = TB_OK;
-        atomic_compare_exchange_strong(&t->status, &ok, status);
-    }
+    tbr_ticket_fail(t, status);
     if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1) t->settle(t->owner, t);
 }
 

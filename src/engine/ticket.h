@@ -32,6 +32,8 @@ struct tbr_ticket {
 /* A ticket with one reference for the ids of events; NULL when out of memory. */
 tbr_ticket *tbr_ticket_new(tbr_settle_fn settle, void *owner, const uint64_t *ids, uint32_t count);
 tbr_ticket *tbr_ticket_ref(tbr_ticket *t);
+/* Marks the whole batch failed (status < 0) without dropping a reference. NULL is ignored. */
+void tbr_ticket_fail(tbr_ticket *t, int status);
 /* Drops a reference; status < 0 marks the whole batch failed. NULL is ignored. */
 void tbr_ticket_release(tbr_ticket *t, int status);
 void tbr_ticket_free(tbr_ticket *t);

@@ -25,6 +25,17 @@ check() {
     if "$@"; then ok; else bad "$what"; fi
 }
 show() { sed 's/^/  | /' "$1" | head -${2:-15}; }
+# run_for SECONDS FILE.troy: runs the flaky-plugin deployment, SIGTERMs it after SECONDS,
+# returns its exit status (stderr in err.txt)
+run_for() {
+    "$temblor" run --plugin-path "$flaky_dir" "$2" 2>err.txt &
+    local pid=$!
+    sleep "$1"
+    kill -TERM $pid
+    wait $pid
+}
+# report_field NAME: a count from the flaky source's report.txt
+report_field() { sed -n "s/.*$1=\([0-9]*\).*/\1/p" report.txt; }
 
 # --- the quickstart, from the source tree, as the README runs it ---------------------------------
 (cd "$src" && "$temblor" run examples/quickstart/quickstart.troy >"$work/qs.out" 2>"$work/qs.err")
@@ -98,6 +109,26 @@ grep -q "badopt.troy:3:.*path" err.txt && grep -q 'string' err.txt && ok || { ba
 sed 's|connect /connector/f to /pipeline/p;|connect /connector/f/nope to /pipeline/p;|; s|{"path": 42}|{"path": "x"}|' badopt.troy >badport.troy
 "$temblor" run badport.troy 2>err.txt
 grep -q "badport.troy:7:.*no output port 'nope' (it has: out, err)" err.txt && ok || { bad "a bad port is named"; show err.txt; }
+
+# a processor configuration is checked when the flow is deployed, not at its first event
+sed 's/postprocessors = \["separate"\]/postprocessors = [{"name": "separate", "config": {"separator": "ab"}}]/' stdio.troy >badproc.troy
+"$temblor" run badproc.troy 2>err.txt </dev/null
+check "a bad postprocessor option exits 1" test $? -eq 1
+grep -q 'postprocessor separate.*separator must be exactly one byte' err.txt && ok || { bad "a bad postprocessor option is named"; show err.txt; }
+
+# a missing input file: reconnect is "none" by default (as in Tremor), so the run fails fast
+sed 's|{"path": 42}|{"path": "/nonexistent/in.json"}|' badopt.troy >nofile.troy
+timeout 20 "$temblor" run nofile.troy 2>err.txt
+check "a missing input file exits 1" test $? -eq 1
+grep -q 'cannot open /nonexistent/in.json' err.txt && grep -q 'main::f.*stopped for good' err.txt && ok ||
+    { bad "a missing input file is named"; show err.txt; }
+
+# one record a sink cannot encode is dropped alone, logged; its neighbours are delivered
+sed 's/define connector output from stdio with codec = "json"/define connector output from stdio with codec = "csv"/; s/select {"x": event.a + 1} from in where event.a != 2 into out;/select event from in into out;/' stdio.troy >csv.troy
+printf '[1,2]\n{"a":1}\n[3,4]\n' | "$temblor" run csv.troy >out.txt 2>err.txt
+check "unencodable record: exits 0" test $? -eq 0
+check "unencodable record: the others are written" diff <(printf '1,2\n3,4\n') out.txt
+grep -q 'could not be encoded.*csv' err.txt && ok || { bad "unencodable record: logged with the reason"; show err.txt; }
 
 # --- pipeline arguments: the definition's default, overridden by create --------------------------------
 cat >args.troy <<'TROY'
@@ -229,7 +260,7 @@ flow_with() { # SINK_CONFIG COUNT
 define flow main
 flow
   define connector src from flaky with config = {"count": $2, "batch": 50, "report": "$work/report.txt"} end;
-  define connector dst from flaky with config = $1 end;
+  define connector dst from flaky with config = $1, reconnect = {"retry": {"interval_ms": 50}} end;
   define pipeline p pipeline select event from in into out; end;
   create connector src;
   create connector dst;
@@ -280,7 +311,7 @@ kill -TERM $pid
 wait $pid
 check "bounded: exits 0" test $? -eq 0
 check "bounded: RSS flat under backpressure (${rss1} kB, then ${rss2} kB)" test $((rss2 - rss1)) -lt 4096
-emitted=$(sed -n 's/.*emitted=\([0-9]*\) acked=\([0-9]*\).*/\1/p' report.txt)
+emitted=$(report_field emitted)
 check "bounded: the source was held back ($emitted of 2000000 emitted)" test "${emitted:-2000000}" -lt 100000
 
 # a sink whose push keeps failing: restarted with backoff, failed batches replayed
@@ -313,14 +344,10 @@ grep -Eq 'acked=3000' report.txt && ok || { bad "circuit: all acked"; show repor
 # SIGTERM drains: the source is cut short, what it sent is delivered and acknowledged
 rm -f got.jsonl report.txt
 flow_with "{\"out\": \"$work/got.jsonl\", \"slow_ms\": 5}" 1000000 >drain.troy
-"$temblor" run --plugin-path "$flaky_dir" drain.troy 2>err.txt &
-pid=$!
-sleep 1
-kill -TERM $pid
-wait $pid
+run_for 1 drain.troy
 check "SIGTERM: exits 0" test $? -eq 0
-emitted=$(sed -n 's/.*emitted=\([0-9]*\) acked=\([0-9]*\).*/\1/p' report.txt)
-acked=$(sed -n 's/.*emitted=\([0-9]*\) acked=\([0-9]*\).*/\2/p' report.txt)
+emitted=$(report_field emitted)
+acked=$(report_field acked)
 got=$(grep -c seq got.jsonl)
 check "SIGTERM: everything emitted was acknowledged ($emitted emitted, $acked acked, $got delivered)" \
     test -n "$emitted" -a "$emitted" = "$acked" -a "$got" = "$acked"
@@ -350,11 +377,7 @@ flow
 end;
 deploy flow main;
 TROY
-"$temblor" run --plugin-path "$flaky_dir" metrics.troy 2>err.txt &
-pid=$!
-sleep 1.5
-kill -TERM $pid
-wait $pid
+run_for 1.5 metrics.troy
 check "metrics: exits 0" test $? -eq 0
 python3 - "$work/metrics.jsonl" <<'PY' && ok || { bad "metrics: stage records with counts"; show metrics.jsonl; }
 import json, sys

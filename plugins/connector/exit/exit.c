@@ -57,8 +57,8 @@ static int TB_CALL create(const tb_create_args *args, void **out) {
     return TB_OK;
 }
 
-/* A pending delayed request is dropped: the instance is going away before it was due, so
- * it is no longer this flow's to end the process. */
+/* A pending delayed request is dropped: the instance is destroyed without having been
+ * stopped (its flow never ran). */
 static void cancel(exit_sink *x) {
     if (!x->timer) return;
     x->host->timer_stop(x->ctx, x->timer);
@@ -72,8 +72,16 @@ static void TB_CALL destroy(void *instance) {
     x->host->free(x->ctx, x);
 }
 
+static void shutdown_now(exit_sink *x, int code);
+
+/* The runtime stops before the delay ran out (the sources ended, or a signal): the request
+ * still decides the exit code. */
 static int TB_CALL stop_sink(void *instance) {
-    cancel(instance);
+    exit_sink *x = instance;
+    if (!x->timer) return TB_OK;
+    x->host->timer_stop(x->ctx, x->timer);
+    x->timer = 0;
+    shutdown_now(x, x->code);
     return TB_OK;
 }
 

@@ -1,7 +1,7 @@
 /*
- * ingest_ns.c - the `ingest_ns` preprocessor (Tremor: `ingest-ns`; '-' is not allowed in a
- * temblor component name): each raw event starts with its ingest timestamp as an unsigned
- * 64-bit big-endian integer (what the `ingest_ns` postprocessor writes). The prefix is read
+ * ingest_ns.c - the `ingest-ns` preprocessor, as Tremor's: each raw event starts with its
+ * ingest timestamp as an unsigned 64-bit big-endian integer (what the `ingest-ns`
+ * postprocessor writes). The prefix is read
  * into the event's ingest_ns and stripped; the rest of the bytes (a slice of the input, no
  * copy) is the event's data. An event shorter than 8 bytes goes to the err port.
  *

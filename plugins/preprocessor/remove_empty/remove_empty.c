@@ -1,7 +1,6 @@
 /*
- * remove_empty.c - the `remove_empty` preprocessor (Tremor: `remove-empty`; '-' is not
- * allowed in a temblor component name): drops raw events whose bytes are empty, and passes
- * every other event on unchanged (same data pointer: no copy), stream-end markers
+ * remove_empty.c - the `remove-empty` preprocessor, as Tremor's: drops raw events whose bytes
+ * are empty, and passes every other event on unchanged (same data pointer: no copy), stream-end markers
  * (TB_EF_STREAM_END) included even when empty. Best placed after a framing
  * preprocessor such as `separate`, to drop the empty records of blank lines.
  *
