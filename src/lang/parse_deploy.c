@@ -611,6 +611,50 @@ const tbr_pipeline_def *tbr_deployment_find_pipeline(const tbr_deployment *d, co
     return NULL;
 }
 
+/* Appends name to the list in buf ("a, b"). */
+static void list_add(char *buf, size_t size, const char *name, uint32_t len) {
+    size_t used = strlen(buf);
+    snprintf(buf + used, size - used, "%s%.*s", used ? ", " : "", (int)len, name);
+}
+
+/* The port an endpoint names exists: a connector's out and err (with a source half) or in
+ * (with a sink half); a pipeline's declared input or output ports (err is always there). */
+static bool check_port(dparser *dp, const tbr_flow_def *f, const tbr_create *c, const tbr_endpoint *e, bool from) {
+    const char *port = e->port ? e->port : (from ? "out" : "in");
+    uint32_t plen = (uint32_t)strlen(port);
+    char known[256] = "";
+    bool found = false;
+    if (e->pipeline) {
+        const tbr_pipeline_def *def = tbr_deployment_find_pipeline(dp->d, f, c->def, c->def_len);
+        if (!def || !def->query) return true;
+        for (uint32_t i = 0; i < def->query->nnodes; i++) {
+            const tbr_qnode *qn = &def->query->nodes[i];
+            if (qn->kind != (from ? QNODE_OUTPUT : QNODE_INPUT)) continue;
+            list_add(known, sizeof known, qn->name, qn->name_len);
+            found = found || same(qn->name, qn->name_len, port, plen);
+        }
+    } else {
+        const tbr_connector_def *def = tbr_deployment_find_connector(dp->d, f, c->def, c->def_len);
+        const tbr_component *comp = def && dp->reg ? tbr_registry_find(dp->reg, TB_KIND_CONNECTOR, def->kind) : NULL;
+        if (!comp) return true; /* checked without plugins: ports are known only to the plugin */
+        uint32_t flags = comp->vt.connector.flags;
+        if (from && (flags & TB_CONNECTOR_SOURCE)) {
+            list_add(known, sizeof known, "out", 3);
+            list_add(known, sizeof known, "err", 3);
+            found = !strcmp(port, "out") || !strcmp(port, "err");
+        }
+        if (!from && (flags & TB_CONNECTOR_SINK)) {
+            list_add(known, sizeof known, "in", 2);
+            found = !strcmp(port, "in");
+        }
+    }
+    if (found) return true;
+    tbr_diag *d = tbr_error(dp->p, e->span, "%s '%.*s' has no %s port '%s'", e->pipeline ? "pipeline" : "connector", (int)e->name_len,
+                            e->name, from ? "output" : "input", port);
+    tbr_diag_hint(d, known[0] ? "its %s ports are: %s" : "it has no %s port%s", from ? "output" : "input", known);
+    return false;
+}
+
 static bool check_flow(dparser *dp, const tbr_flow_def *f) {
     tbr_parser *p = dp->p;
     /* the flow's own arguments, with their defaults, are what `args` means in its creates;
@@ -689,6 +733,7 @@ static bool check_flow(dparser *dp, const tbr_flow_def *f) {
                 tbr_diag_hint(d, "create it first with: create %s %.*s;", e->pipeline ? "pipeline" : "connector", (int)e->name_len, e->name);
                 return false;
             }
+            if (!check_port(dp, f, &f->creates[c], e, k == 0)) return false;
         }
     }
     return true;

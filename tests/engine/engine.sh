@@ -108,7 +108,7 @@ check "a bad option exits 1" test $? -eq 1
 grep -q "badopt.troy:3:.*path" err.txt && grep -q 'string' err.txt && ok || { bad "a bad option names the option and type"; show err.txt; }
 sed 's|connect /connector/f to /pipeline/p;|connect /connector/f/nope to /pipeline/p;|; s|{"path": 42}|{"path": "x"}|' badopt.troy >badport.troy
 "$temblor" run badport.troy 2>err.txt
-grep -q "badport.troy:7:.*no output port 'nope' (it has: out, err)" err.txt && ok || { bad "a bad port is named"; show err.txt; }
+grep -q "badport.troy:7:.*connector 'f' has no output port 'nope'" err.txt && grep -q 'its output ports are: out, err' err.txt && ok || { bad "a bad port is named"; show err.txt; }
 
 # a processor configuration is checked when the flow is deployed, not at its first event
 sed 's/postprocessors = \["separate"\]/postprocessors = [{"name": "separate", "config": {"separator": "ab"}}]/' stdio.troy >badproc.troy
