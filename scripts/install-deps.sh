@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # install-deps.sh - installs what temblor needs to build and test (scripts/packages.txt),
-# from Debian's packages, through sudo when not root.
+# from Debian's packages, through sudo when not root. With --bench, also what only the
+# benchmarks need (scripts/bench-packages.txt).
 set -euo pipefail
 cd "$(dirname "$0")"
-mapfile -t packages < <(sed 's/#.*//' packages.txt | tr -s ' \t' '\n' | grep -v '^$')
+lists=(packages.txt)
+# --bench: also what only the benchmarks need (scripts/bench-packages.txt)
+if [ "${1:-}" = "--bench" ]; then lists+=(bench-packages.txt); fi
+mapfile -t packages < <(sed 's/#.*//' "${lists[@]}" | tr -s ' \t' '\n' | grep -v '^$')
 as_root=()
 if [ "$(id -u)" -ne 0 ]; then as_root=(sudo); fi
 export DEBIAN_FRONTEND=noninteractive

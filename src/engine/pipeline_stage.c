@@ -21,6 +21,7 @@ typedef struct pipe_stage {
     tbr_pipeline_out out;     /* reused for every batch */
     const char **out_qnames;  /* per output port, the query stage's name (maybe not NUL-terminated) */
     const tb_event **ptrs;    /* per output port, reused */
+    tbr_route *routes;        /* one per output port, reused */
     uint32_t ptr_cap;
     uint64_t tick_timer;
     bool tick_due;
@@ -35,6 +36,10 @@ static uint64_t realtime_ns(void) {
 /* Routes what the pipeline emitted (values in arena) port by port. */
 static void route_outputs(pipe_stage *p, tb_arena *arena, tbr_ticket *ticket) {
     tbr_pipeline_out *out = &p->out;
+    if (!out->count) {
+        tbr_stage_route(&p->base, arena, ticket, NULL, 0); /* nothing left: frees the arena */
+        return;
+    }
     if (out->count > p->ptr_cap) {
         const tb_event **n = realloc(p->ptrs, out->count * sizeof *n);
         if (!n) {
@@ -47,9 +52,9 @@ static void route_outputs(pipe_stage *p, tb_arena *arena, tbr_ticket *ticket) {
         p->ptr_cap = (uint32_t)out->count;
     }
     /* one route per output port, its events in order */
-    tbr_route routes[16];
+    tbr_route *routes = p->routes;
     uint32_t nroutes = 0, used = 0;
-    for (uint32_t port = 0; port < p->base.nouts && nroutes < 16; port++) {
+    for (uint32_t port = 0; port < p->base.nouts; port++) {
         tbr_route *r = &routes[nroutes];
         r->port = &p->base.outs[port];
         r->events = p->ptrs + used;
@@ -137,6 +142,7 @@ static void pipe_destroy(tbr_stage *n) {
     for (uint32_t i = 0; i < n->nouts; i++) free((char *)n->outs[i].name);
     free(p->ptrs);
     free(p->out_qnames);
+    free(p->routes);
 }
 
 static const tbr_stage_ops pipe_ops = {pipe_step, pipe_after_wait, pipe_enter_phase, pipe_destroy};
@@ -173,7 +179,8 @@ tbr_stage *tbr_pipeline_stage_new(struct tbr_engine *e, const char *name, const 
     p->base.in_ports = calloc(nin ? nin : 1, sizeof *p->base.in_ports);
     p->base.outs = calloc(nout ? nout : 1, sizeof *p->base.outs);
     p->out_qnames = calloc(nout ? nout : 1, sizeof *p->out_qnames);
-    if (!p->base.in_ports || !p->base.outs || !p->out_qnames) goto oom;
+    p->routes = calloc(nout ? nout : 1, sizeof *p->routes);
+    if (!p->base.in_ports || !p->base.outs || !p->out_qnames || !p->routes) goto oom;
     for (uint32_t i = 0; i < q->nnodes; i++) {
         const tbr_qnode *qn = &q->nodes[i];
         if (qn->kind != QNODE_INPUT && qn->kind != QNODE_OUTPUT) continue;

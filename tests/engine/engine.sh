@@ -310,7 +310,10 @@ rss2=$(awk '/^VmRSS/ {print $2}' /proc/$pid/status)
 kill -TERM $pid
 wait $pid
 check "bounded: exits 0" test $? -eq 0
-check "bounded: RSS flat under backpressure (${rss1} kB, then ${rss2} kB)" test $((rss2 - rss1)) -lt 4096
+# (a sanitizer's quarantine keeps freed memory from reuse: RSS says nothing there)
+if [ -z "${ASAN_OPTIONS:-}${TSAN_OPTIONS:-}" ]; then
+    check "bounded: RSS flat under backpressure (${rss1} kB, then ${rss2} kB)" test $((rss2 - rss1)) -lt 4096
+fi
 emitted=$(report_field emitted)
 check "bounded: the source was held back ($emitted of 2000000 emitted)" test "${emitted:-2000000}" -lt 100000
 

@@ -180,12 +180,38 @@ static size_t put_utf8(uint8_t *o, uint32_t cp) {
 /* Parses the string whose opening quote is at *pi. On success *out is the string and *pi is
  * just past the closing quote. Validates everything while scanning; only a string with
  * escapes takes a second (decoding) pass, into the arena. */
+/* Whether any of the eight bytes in x ends a plain run of a JSON string: '"', '\\', a
+ * control character, or, with high, a byte of a multi-byte UTF-8 sequence (which the decoder
+ * validates). Word-at-a-time tests (exact about "any", never a false "none"), so long plain
+ * runs, the common case in log records, cost one test per eight bytes instead of eight
+ * table lookups. */
+static inline bool word_has_special(uint64_t x, bool high) {
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+    uint64_t m = ((q - ones) & ~q) | ((b - ones) & ~b) | ((x - ones * 0x20) & ~x);
+    if (high) m |= x;
+    return (m & highs) != 0;
+}
+
+/* The index of the first byte at or after i (and before n) that may end a plain run: eight
+ * bytes at a time while none can. */
+static inline size_t skip_plain_words(const uint8_t *p, size_t i, size_t n, bool high) {
+    while (n - i >= 8) {
+        uint64_t x;
+        memcpy(&x, p + i, 8);
+        if (word_has_special(x, high)) break;
+        i += 8;
+    }
+    return i;
+}
+
 static int parse_string(parser *ps, size_t *pi, tb_value *out) {
     const uint8_t *p = ps->p;
     size_t n = ps->n;
     size_t start = *pi + 1, i = start;
     bool esc = false;
     for (;;) {
+        i = skip_plain_words(p, i, n, true);
         while (i < n && str_class[p[i]] == 0) i++;
         if (i >= n) return fail(ps, n, "unterminated string");
         switch (str_class[p[i]]) {
@@ -632,7 +658,7 @@ static bool put_string(tb_buf *b, const char *s, size_t len) {
     if (!tb_buf_reserve(b, len + 2)) return false;
     b->data[b->len++] = '"';
     while (i < len) {
-        size_t run = i;
+        size_t run = skip_plain_words(u, i, len, false);
         while (run < len && !esc_class[u[run]]) run++;
         if (run > i && !put(b, u + i, run - i)) return false;
         if (run == len) break;

@@ -81,6 +81,14 @@ static size_t utf8_seq(const uint8_t *p, size_t n, size_t i) {
 static size_t utf8_check(const uint8_t *p, size_t s, size_t e) {
     size_t i = s;
     while (i < e) {
+        /* ASCII, the common case, eight bytes at a time: no high bit, nothing to check */
+        while (e - i >= 8) {
+            uint64_t x;
+            memcpy(&x, p + i, 8);
+            if (x & 0x8080808080808080ull) break;
+            i += 8;
+        }
+        if (i >= e) break;
         if (p[i] < 0x80) {
             i++;
             continue;
