@@ -29,7 +29,7 @@ typedef struct tbr_chain {
 
 typedef struct tbr_chain_set {
     tbr_registry *reg;
-    const char *label;
+    const char *label;            /* borrowed: must live as long as the set (the stage's name) */
     struct tbr_loop *loop;
     const tbr_component_ref *procs;
     uint32_t nprocs;
@@ -41,7 +41,8 @@ typedef struct tbr_chain_set {
 } tbr_chain_set;
 
 /* Creates the codec instance (codec->component NULL: none); processor instances come per
- * stream later. TB_OK, or an error with one line in err. */
+ * stream later, labelled label (kept: it must outlive the set). TB_OK, or an error with one
+ * line in err. */
 int tbr_chain_set_init(tbr_chain_set *s, tbr_registry *reg, const char *label, struct tbr_loop *loop,
                        const tbr_component_ref *procs, uint32_t nprocs, const tbr_component_ref *codec,
                        tbr_chain_dir dir, char *err, size_t err_size);

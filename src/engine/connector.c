@@ -636,9 +636,9 @@ tbr_stage *tbr_connector_stage_new(struct tbr_engine *e, const char *name, const
 
     if (create_instance(c, err, err_size) != TB_OK) goto fail;
     tbr_registry *reg = tbr_engine_registry(e);
-    if (tbr_chain_set_init(&c->pre, reg, name, c->base.loop, c->spec.pre, c->spec.npre, &c->spec.codec, TBR_CHAIN_DECODE,
+    if (tbr_chain_set_init(&c->pre, reg, c->base.name, c->base.loop, c->spec.pre, c->spec.npre, &c->spec.codec, TBR_CHAIN_DECODE,
                            err, err_size) ||
-        tbr_chain_set_init(&c->post, reg, name, c->base.loop, c->spec.post, c->spec.npost, &c->spec.codec, TBR_CHAIN_ENCODE,
+        tbr_chain_set_init(&c->post, reg, c->base.name, c->base.loop, c->spec.post, c->spec.npost, &c->spec.codec, TBR_CHAIN_ENCODE,
                            err, err_size))
         goto fail;
     return &c->base;
