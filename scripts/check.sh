@@ -21,7 +21,7 @@ step "clang ASan+UBSan build and tests"
 cmake -S . -B build/check-asan -G Ninja -DCMAKE_C_COMPILER=clang -DTEMBLOR_WERROR=ON \
     -DCMAKE_BUILD_TYPE=Debug -DTEMBLOR_SANITIZE=address,undefined
 cmake --build build/check-asan -j "$jobs"
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build/check-asan --output-on-failure -j "$jobs"
 
 step "clang TSan build, threaded tests"
