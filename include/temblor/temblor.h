@@ -144,7 +144,12 @@ enum {
     /* The items/members storage of this array or object holds at least
      * tb_value_capacity(v) slots (a power of two, at least TB_MIN_CAPACITY), so it may
      * grow in place. Without it the storage holds exactly len slots. */
-    TB_VF_CAP_POW2 = 1u << 0
+    TB_VF_CAP_POW2 = 1u << 0,
+    /* (1.1, a hint) A TB_STRING holding no byte that JSON must escape ('"', '\\', bytes
+     * below 0x20), so a JSON encoder may copy it as it is. Set only by code that checked (the
+     * json codec's decoder does, at no cost); never required: clear means "look". Also used
+     * in tb_member.reserved, about the key (nothing else may be set there). */
+    TB_VF_NO_ESCAPE = 1u << 1
 };
 
 #define TB_MIN_CAPACITY 4u
@@ -171,7 +176,7 @@ typedef struct tb_value {
 typedef struct tb_member {
     const char *key;   /* UTF-8, not NUL-terminated */
     uint32_t key_len;
-    uint32_t reserved; /* zero */
+    uint32_t reserved; /* zero; since 1.1 it may hold TB_VF_NO_ESCAPE, about the key */
     tb_value value;
 } tb_member;
 

@@ -3,7 +3,8 @@
 
 int tbr_value_clone(tb_arena *arena, const tb_value *src, tb_value *dst) {
     *dst = *src;
-    dst->flags = 0; /* exact-size storage below, whatever the source had */
+    /* exact-size storage below, whatever the source had; a string's content is the same */
+    dst->flags = src->flags & TB_VF_NO_ESCAPE;
     switch (src->type) {
     case TB_STRING:
     case TB_BYTES: {
@@ -37,7 +38,7 @@ int tbr_value_clone(tb_arena *arena, const tb_value *src, tb_value *dst) {
             if (!key) return TB_ENOMEM;
             members[i].key = key;
             members[i].key_len = m->key_len;
-            members[i].reserved = 0;
+            members[i].reserved = m->reserved & TB_VF_NO_ESCAPE; /* the key is the same */
             if (tbr_value_clone(arena, &m->value, &members[i].value)) return TB_ENOMEM;
         }
         dst->as.members = members;
