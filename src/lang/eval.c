@@ -24,6 +24,7 @@ void tbr_eval_env_init(tbr_eval_env *env, tb_arena *arena) {
     env->rng_state = &env->rng_local;
     env->emitted = tb_null();
     env->event_emitted = false;
+    env->emitted_from_event = false;
     env->port = NULL;
     env->port_len = 0;
     env->error[0] = '\0';
@@ -310,6 +311,8 @@ static int eval_emit(tbr_eval_env *env, const tbr_node *n) {
     int rc = value_of(env, n->u.emit.value, &env->emitted);
     if (rc) return rc;
     env->event_emitted = false;
+    /* `emit event` or `emit event.x`: it lives in the event's arena already */
+    env->emitted_from_event = n->u.emit.value->kind == N_PATH && n->u.emit.value->u.path.root == ROOT_EVENT;
     return TBR_EVAL_EMIT;
 }
 

@@ -40,6 +40,7 @@ typedef struct tbr_eval_env {
     /* results */
     tb_value emitted;        /* TBR_EVAL_EMIT: the value (event_emitted: the event itself) */
     bool event_emitted;
+    bool emitted_from_event; /* emitted is the event or a part of it: nothing to copy */
     const char *port;        /* NULL: "out" */
     uint32_t port_len;
     char error[512];

@@ -168,6 +168,8 @@ void tbr_script_run(tbr_script_instance *inst, tb_arena *arena, tb_value *event,
         out->port_len = env.port_len;
         if (env.event_emitted) {
             out->value = *event;
+        } else if (env.emitted_from_event) {
+            out->value = env.emitted;
         } else {
             out->value = env.emitted;
             /* an emitted value may share containers with state: copy it */
