@@ -224,7 +224,10 @@ static inline size_t skip_plain_words(const uint8_t *p, size_t i, size_t n, bool
     return i;
 }
 
-static int parse_string(parser *ps, size_t *pi, tb_value *out) {
+/* Always inlined into the document loop: called, it hands its value back through memory as
+ * two 8-byte stores that the caller's 16-byte load of the scratch slot cannot forward from,
+ * a stall perf put at a quarter of the decoder's time. */
+__attribute__((always_inline)) static inline int parse_string(parser *ps, size_t *pi, tb_value *out) {
     const uint8_t *p = ps->p;
     size_t n = ps->n;
     size_t start = *pi + 1, i = start;
