@@ -878,6 +878,9 @@ static inline int TB_CALL tb_stateless_create(const tb_create_args *args, void *
 }
 static inline void TB_CALL tb_stateless_destroy(void *instance) { (void)instance; }
 
+/* About how many bytes of raw input a source puts in one batch (see pull). */
+#define TB_BATCH_BYTES (256u * 1024u)
+
 /* Connector flags. */
 enum {
     TB_CONNECTOR_SOURCE = 1u << 0,        /* has a source half: pull */
@@ -917,7 +920,9 @@ typedef struct tb_connector_vtable {
     /* Source half (required with TB_CONNECTOR_SOURCE). Appends events to out with
      * tb_batch_push: raw bytes (TB_EF_RAW, data TB_BYTES in out->arena) or values
      * (TB_CONNECTOR_STRUCTURED). out arrives empty with room for the runtime's batch size
-     * (out->capacity): a source should stop there. Returns TB_OK (possibly with no events;
+     * (out->capacity): a source should stop there, and a source of raw bytes also once it
+     * holds TB_BATCH_BYTES of them (a preprocessor may split one chunk into thousands of
+     * events, and a batch is what the runtime bounds). Returns TB_OK (possibly with no events;
      * the runtime pulls again as soon as the flow has room), TB_EAGAIN when nothing is
      * ready (the runtime pulls again after any of the instance's fd or timer callbacks has
      * run, or after wake), TB_EOF when the source is exhausted (events appended in the same

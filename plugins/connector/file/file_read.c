@@ -102,9 +102,9 @@ int TB_CALL tbp_file_pull(void *instance, tb_batch *out) {
     if (f->fd < 0 && (rc = tbp_file_open(f)) != TB_OK) return rc;
     /* stop at the batch's capacity, but always leave room for one event */
     uint32_t limit = out->capacity > out->count ? out->capacity : out->count + 1;
-    uint64_t now = realtime_ns(), size = 0;
+    uint64_t now = realtime_ns(), size = 0, taken = 0;
     if ((rc = file_size(f, &size)) != TB_OK) return rc;
-    while (out->count < limit) {
+    while (out->count < limit && taken < TB_BATCH_BYTES) {
         const uint8_t *p = NULL;
         size_t n = 0;
         if (f->restart) {
@@ -120,6 +120,7 @@ int TB_CALL tbp_file_pull(void *instance, tb_batch *out) {
         if (n > 0) {
             if ((rc = push_event(f, out, p, n, TB_EF_RAW, now)) != TB_OK) return rc;
             f->offset += n;
+            taken += n;
             continue;
         }
         if (!f->follow) {

@@ -224,13 +224,15 @@ static int TB_CALL pull(void *instance, tb_batch *out) {
     /* stop at the batch's capacity, but always leave room for one event */
     uint32_t limit = out->capacity > out->count ? out->capacity : out->count + 1;
     uint64_t now = realtime_ns();
-    while (out->count < limit) {
+    size_t taken = 0;
+    while (out->count < limit && taken < TB_BATCH_BYTES) {
         ssize_t n = read(s->in_fd, s->buf, s->chunk_size);
         if (n > 0) {
             const char *p = tb_arena_dup(out->arena, s->buf, (size_t)n);
             if (!p || push_event(out, p, (size_t)n, s->offset, TB_EF_RAW, now) != TB_OK)
                 return tb_fail(s->host, s->ctx, TB_ENOMEM, "out of memory for stdin's bytes");
             s->offset += (uint64_t)n;
+            taken += (size_t)n;
         } else if (n == 0) {
             return end_of_input(s, out, now);
         } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
