@@ -888,7 +888,10 @@ enum {
     TB_CONNECTOR_TRANSACTIONAL = 1u << 2, /* its source can replay: wants ack/fail for every
                                              event (without it, ack/fail come only for events
                                              the source flags TB_EF_TRANSACTIONAL) */
-    TB_CONNECTOR_STRUCTURED = 1u << 3     /* its source emits values, not bytes: no codec */
+    TB_CONNECTOR_STRUCTURED = 1u << 3,    /* its source emits values, not bytes: no codec */
+    /* (1.1) its sink takes events as values (it discards or inspects them): the runtime
+     * encodes nothing for it unless its definition names a codec */
+    TB_CONNECTOR_SINK_VALUES = 1u << 4
 };
 
 typedef struct tb_connector_vtable {

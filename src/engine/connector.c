@@ -422,7 +422,7 @@ static void push_one(conn_stage *c, tbr_msg *m) {
         return;
     }
     if (tbr_chain_encode(&c->post, &m->batch) != TB_OK) atomic_fetch_add(&c->base.m.errors, 1);
-    drop_unencoded(c, m);
+    if (c->post.codec) drop_unencoded(c, m);
     if (!m->batch.count) {
         tbr_msg_free(m, TB_OK); /* the ticket is already marked if anything failed */
         return;
@@ -587,6 +587,12 @@ int tbr_connector_stage_watch_circuit(tbr_stage *source, tbr_stage *sink) {
     return append_stage(&si->sources, &si->nsources, source);
 }
 
+/* The codec of the sink half: none for a sink that takes values, unless one was named. */
+static const tbr_component_ref *sink_codec(const conn_stage *c) {
+    static const tbr_component_ref none = {NULL, {0}};
+    return (c->flags & TB_CONNECTOR_SINK_VALUES) && !c->spec.codec_named ? &none : &c->spec.codec;
+}
+
 /* Copies a component reference's configuration into the stage's arena. */
 static int own_ref(tb_arena *a, tbr_component_ref *r) { return tbr_value_clone(a, &r->config, &r->config); }
 
@@ -638,7 +644,7 @@ tbr_stage *tbr_connector_stage_new(struct tbr_engine *e, const char *name, const
     tbr_registry *reg = tbr_engine_registry(e);
     if (tbr_chain_set_init(&c->pre, reg, c->base.name, c->base.loop, c->spec.pre, c->spec.npre, &c->spec.codec, TBR_CHAIN_DECODE,
                            err, err_size) ||
-        tbr_chain_set_init(&c->post, reg, c->base.name, c->base.loop, c->spec.post, c->spec.npost, &c->spec.codec, TBR_CHAIN_ENCODE,
+        tbr_chain_set_init(&c->post, reg, c->base.name, c->base.loop, c->spec.post, c->spec.npost, sink_codec(c), TBR_CHAIN_ENCODE,
                            err, err_size))
         goto fail;
     return &c->base;

@@ -32,6 +32,7 @@ typedef struct tbr_retry {
 typedef struct tbr_connector_spec {
     tbr_component_ref connector;
     tbr_component_ref codec;
+    bool codec_named;         /* the definition names the codec (else it is json) */
     tbr_component_ref *pre, *post;
     uint32_t npre, npost;
     tbr_retry reconnect;

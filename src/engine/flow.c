@@ -107,6 +107,7 @@ static tbr_stage *build_connector(flow_build *b, const tbr_create *c, const tb_v
     const tb_value *codec = tb_object_getz(&with, "codec");
     tb_value json = tb_stringz("json");
     if (component_ref(b, TB_KIND_CODEC, codec ? codec : &json, def->span, &spec.codec)) return NULL;
+    spec.codec_named = codec != NULL;
     if (processors(b, TB_KIND_PREPROCESSOR, tb_object_getz(&with, "preprocessors"), def->span, &spec.pre, &spec.npre) ||
         processors(b, TB_KIND_POSTPROCESSOR, tb_object_getz(&with, "postprocessors"), def->span, &spec.post, &spec.npost))
         return NULL;

@@ -654,10 +654,48 @@ static bool put_u64(tb_buf *b, uint64_t u, bool neg) {
     return put(b, tmp + k, sizeof tmp - k);
 }
 
+/* The fewest digits after the point (up to 9) with which |d| reads back exactly, or -1. Most
+ * floats in records look so (a latency of 125.76). m / 10^k is the nearest double to the
+ * decimal m.10^-k, since both are exact doubles and IEEE division rounds correctly, so when
+ * it equals |d| that decimal reads back as d; the smallest such k has no trailing zero. */
+static int fixed_digits(double a, uint64_t *out_m) {
+    /* where %g switches to an exponent, so is the exponent form shorter */
+    if (!(a < 1e15) || (a < 1e-4 && a != 0)) return -1;
+    for (int k = 0; k <= 9; k++) {
+        double x = a * pow10_exact[k];
+        if (x >= 9007199254740992.0) return -1;
+        /* the candidate, rounded (no libm); the check below decides */
+        uint64_t m = (uint64_t)(x + 0.5);
+        if ((double)m / pow10_exact[k] == a) {
+            *out_m = m;
+            return k;
+        }
+    }
+    return -1;
+}
+
 static bool put_f64(tb_buf *b, double d) {
     char tmp[40];
     int len = 0;
+    uint64_t m;
     if (!isfinite(d)) return put(b, "null", 4);
+    int k = fixed_digits(fabs(d), &m);
+    if (k >= 0) {
+        size_t n = sizeof tmp;
+        if (k == 0) {
+            /* keep it a float when read back: 1.0, not 1 */
+            tmp[--n] = '0';
+        } else {
+            for (int i = 0; i < k; i++, m /= 10) tmp[--n] = (char)('0' + m % 10);
+        }
+        tmp[--n] = '.';
+        do {
+            tmp[--n] = (char)('0' + m % 10);
+            m /= 10;
+        } while (m);
+        if (signbit(d)) tmp[--n] = '-';
+        return put(b, tmp + n, sizeof tmp - n);
+    }
     for (int prec = 15; prec <= 17; prec++) {
         len = snprintf(tmp, sizeof tmp - 2, "%.*g", prec, d);
         if (prec == 17 || strtod(tmp, NULL) == d) break;

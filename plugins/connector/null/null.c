@@ -44,7 +44,7 @@ static int TB_CALL push(void *instance, tb_batch *in) {
 
 static const tb_connector_vtable vtable = {
     .struct_size = sizeof(tb_connector_vtable),
-    .flags = TB_CONNECTOR_SOURCE | TB_CONNECTOR_SINK,
+    .flags = TB_CONNECTOR_SOURCE | TB_CONNECTOR_SINK | TB_CONNECTOR_SINK_VALUES,
     .create = create,
     .destroy = destroy,
     .pull = pull,
