@@ -194,7 +194,10 @@ int tbr_engine_run(tbr_engine *e) {
         }
         n->started = true;
     }
-    while (atomic_load(&e->exit_code) < 0 && !all_sources_done(e)) tbr_loop_run_once(e->control, 100);
+    /* once every source has ended, what is in flight drains within milliseconds: look often
+     * then (the last batch freed wakes no one), rarely before */
+    while (atomic_load(&e->exit_code) < 0 && !all_sources_done(e))
+        tbr_loop_run_once(e->control, e->sources_total && atomic_load(&e->sources_live) == 0 ? 1 : 100);
     /* a natural end leaves the exit code open: an exit connector reached while draining, or
      * stopped before its delay ran out, still decides it */
 
