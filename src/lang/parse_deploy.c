@@ -498,6 +498,33 @@ int tbr_args_resolve(const tbr_deployment *d, const tbr_args_def *def, const tb_
 static const char *const connector_settings[] = {"config", "codec", "preprocessors", "postprocessors",
                                                  "metrics_interval_s", "reconnect", "initial_commands", NULL};
 
+/* The declared option a refusal names ('name', quoted), with its documentation, as a hint. */
+static void option_hint(const tbr_component *comp, tbr_diag *d, const char *why) {
+    for (uint32_t o = 0; d && o < comp->desc.option_count; o++) {
+        char quoted[80];
+        snprintf(quoted, sizeof quoted, "'%s'", comp->options[o].name);
+        if (strstr(why, quoted) && comp->options[o].doc[0]) {
+            tbr_diag_hint(d, "%s: %s", comp->options[o].name, comp->options[o].doc);
+            return;
+        }
+    }
+}
+
+/* The options a codec or processor reference gives ({"name": ..., "config": {...}}) satisfy
+ * what its plugin declares, as when the flow is deployed. */
+static bool check_component_config(dparser *dp, const tbr_component *comp, const tb_value *ref, tbr_span span) {
+    const tb_value *config = ref->type == TB_OBJECT ? tb_object_getz(ref, "config") : NULL;
+    tb_value empty = tb_object(), effective;
+    char why[512];
+    tb_arena *a = tbr_arena_new(0);
+    if (!a) return false;
+    bool ok = tbr_options_apply(comp, config ? config : &empty, a, &effective, why, sizeof why) == TB_OK;
+    tbr_arena_free(a);
+    if (ok) return true;
+    option_hint(comp, tbr_error(dp->p, span, "%s", why), why);
+    return false;
+}
+
 /* A codec or processor reference: "name" or {"name": ..., "config": {...}}. */
 static bool check_component(dparser *dp, uint32_t kind, const tb_value *ref, tbr_span span) {
     const tb_value *name = ref;
@@ -509,7 +536,8 @@ static bool check_component(dparser *dp, uint32_t kind, const tb_value *ref, tbr
     if (!dp->reg) return true;
     char buf[128];
     snprintf(buf, sizeof buf, "%.*s", (int)name->len, name->as.s);
-    if (tbr_registry_find(dp->reg, kind, buf)) return true;
+    const tbr_component *comp = tbr_registry_find(dp->reg, kind, buf);
+    if (comp) return check_component_config(dp, comp, ref, span);
     tbr_diag *diag = tbr_error(dp->p, span, "unknown %s '%s'", tbr_kind_name(kind), buf);
     char known[256] = "";
     size_t used = 0;
@@ -570,13 +598,8 @@ static bool check_connector(dparser *dp, const tbr_connector_def *c, const tb_va
             tb_value effective;
             char why[512];
             if (tbr_options_apply(comp, v, a, &effective, why, sizeof why)) {
-                tbr_diag *d = tbr_error(p, span, "%s", why);
                 /* the option's own documentation helps most */
-                for (uint32_t o = 0; d && o < comp->desc.option_count; o++)
-                    if (strstr(why, comp->options[o].name) && comp->options[o].doc[0]) {
-                        tbr_diag_hint(d, "%s: %s", comp->options[o].name, comp->options[o].doc);
-                        break;
-                    }
+                option_hint(comp, tbr_error(p, span, "%s", why), why);
                 goto done;
             }
         }
