@@ -98,8 +98,8 @@ void tbr_conn_route_source_batch(conn_stage *c, tb_batch *b) {
     if (nids) ticket = tbr_ticket_new(settle, c, ids, nids);
     free(ids);
     if (nids && !ticket) tbr_log(TB_LOG_ERROR, c->base.name, "out of memory tracking a batch: it will not be acknowledged");
-    tbr_route routes[2] = {{tbr_stage_out(&c->base, "out"), ptrs, nout},
-                           {tbr_stage_out(&c->base, "err"), ptrs ? ptrs + nerr : NULL, b->count - nerr}};
+    tbr_route routes[2] = {{tbr_stage_out(&c->base, "out"), ptrs, nout, NULL},
+                           {tbr_stage_out(&c->base, "err"), ptrs ? ptrs + nerr : NULL, b->count - nerr, NULL}};
     tbr_stage_route(&c->base, b->arena, ticket, routes, 2);
     tbr_ticket_release(ticket, TB_OK);
     free(ptrs);

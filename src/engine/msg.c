@@ -48,6 +48,7 @@ tb_arena *tbr_msg_release_arena(tbr_msg *m, int status) {
     if (!m) return NULL;
     tb_arena *a = m->batch.arena;
     tbr_ticket_release(m->ticket, status);
+    tbr_ticket_release(m->cf, status);
     free(m);
     atomic_fetch_sub_explicit(&tbr_msgs_in_flight, 1, memory_order_release);
     return a;

@@ -23,6 +23,7 @@ typedef struct tbr_msg {
     uint32_t port;             /* the destination's input port index */
     uint32_t reserved;
     struct tbr_ticket *ticket; /* NULL when nobody waits for its delivery */
+    struct tbr_ticket *cf;     /* a pipeline's operators wait for its delivery too; or NULL */
 } tbr_msg;
 
 /* Messages alive in the whole runtime: shutdown waits for this to reach zero. Any thread. */
@@ -37,7 +38,7 @@ tbr_msg *tbr_msg_new(tb_arena *arena, uint32_t capacity);
  * or TB_ENOMEM. */
 int tbr_msg_add(tbr_msg *m, const tb_event *e, bool deep);
 
-/* Frees the message and its arena and drops its ticket reference with status (TB_OK:
+/* Frees the message and its arena and drops its tickets' references with status (TB_OK:
  * delivered; negative: failed). NULL is ignored. */
 void tbr_msg_free(tbr_msg *m, int status);
 

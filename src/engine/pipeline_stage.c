@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "engine/pipeline_stage.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,47 @@ typedef struct pipe_stage {
     uint32_t ptr_cap;
     uint64_t tick_timer;
     bool tick_due;
+    /* contraflow to the operators that want it (qos::): a ticket per routed port travels
+     * with the events and settles here once they are delivered or failed */
+    bool contraflow;
+    pthread_mutex_t settled_lock;
+    tbr_ticket *settled;
+    _Atomic bool any_settled;
 } pipe_stage;
+
+static void TB_CALL settle(void *owner, tbr_ticket *t) {
+    pipe_stage *p = owner;
+    pthread_mutex_lock(&p->settled_lock);
+    t->next = p->settled;
+    p->settled = t;
+    atomic_store(&p->any_settled, true);
+    pthread_mutex_unlock(&p->settled_lock);
+    tbr_loop_wake(p->base.loop);
+}
+
+/* Tells the operators what became of the events they passed on, with their latency. */
+static void deliver_contraflow(pipe_stage *p) {
+    if (!atomic_load(&p->any_settled)) return;
+    pthread_mutex_lock(&p->settled_lock);
+    tbr_ticket *t = p->settled;
+    p->settled = NULL;
+    atomic_store(&p->any_settled, false);
+    pthread_mutex_unlock(&p->settled_lock);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    while (t) {
+        tbr_ticket *next = t->next;
+        tb_contraflow cf = {sizeof cf, atomic_load(&t->status) == TB_OK ? TB_CF_ACK : TB_CF_FAIL, 0, 0, t->port, 0};
+        for (uint32_t i = 0; p->pl && i < t->count; i++) {
+            cf.event_id = t->ids[i];
+            cf.latency_ns = t->ingest_ns[i] && t->ingest_ns[i] < now ? now - t->ingest_ns[i] : 0;
+            tbr_pipeline_contraflow(p->pl, &cf);
+        }
+        tbr_ticket_free(t);
+        t = next;
+    }
+}
 
 static uint64_t realtime_ns(void) {
     struct timespec ts;
@@ -33,13 +74,15 @@ static uint64_t realtime_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Routes what the pipeline emitted (values in arena) port by port. */
-static void route_outputs(pipe_stage *p, tb_arena *arena, tbr_ticket *ticket) {
+/* Routes what the pipeline emitted (values in arena) port by port; upstream is the contraflow
+ * ticket of an earlier pipeline the events came through (passed on when this one has none). */
+static void route_outputs(pipe_stage *p, tb_arena *arena, tbr_ticket *ticket, tbr_ticket *upstream) {
     tbr_pipeline_out *out = &p->out;
     if (!out->count) {
         tbr_stage_route(&p->base, arena, ticket, NULL, 0); /* nothing left: frees the arena */
         return;
     }
+    if (p->contraflow) upstream = NULL; /* released by the caller: our operators report instead */
     if (out->count > p->ptr_cap) {
         const tb_event **n = realloc(p->ptrs, out->count * sizeof *n);
         if (!n) {
@@ -59,13 +102,17 @@ static void route_outputs(pipe_stage *p, tb_arena *arena, tbr_ticket *ticket) {
         r->port = &p->base.outs[port];
         r->events = p->ptrs + used;
         r->count = 0;
+        r->cf = upstream;
         for (size_t i = 0; i < out->count; i++)
             if (out->items[i].port == p->out_qnames[port] || !strcmp(out->items[i].port, r->port->name))
                 p->ptrs[used + r->count++] = &out->items[i].event;
         used += r->count;
+        if (r->count && p->contraflow) r->cf = tbr_ticket_for_events(settle, p, r->events, r->count, port);
         if (r->count) nroutes++;
     }
     tbr_stage_route(&p->base, arena, ticket, routes, nroutes);
+    /* the messages hold their own references now */
+    for (uint32_t i = 0; p->contraflow && i < nroutes; i++) tbr_ticket_release(routes[i].cf, TB_OK);
 }
 
 static void run_batch(pipe_stage *p, tbr_msg *m) {
@@ -78,12 +125,13 @@ static void run_batch(pipe_stage *p, tbr_msg *m) {
             tbr_log(TB_LOG_ERROR, p->base.name, "out of memory running an event");
         }
     }
-    /* the outputs live in the message's arena: take it over, with the ticket */
-    tbr_ticket *t = m->ticket;
-    m->ticket = NULL;
+    /* the outputs live in the message's arena: take it over, with the tickets */
+    tbr_ticket *t = m->ticket, *cf = m->cf;
+    m->ticket = m->cf = NULL;
     tb_arena *arena = tbr_msg_release_arena(m, TB_OK);
-    route_outputs(p, arena, t);
+    route_outputs(p, arena, t, cf);
     tbr_ticket_release(t, TB_OK);
+    tbr_ticket_release(cf, TB_OK);
 }
 
 static void tick(pipe_stage *p, uint64_t now) {
@@ -91,12 +139,13 @@ static void tick(pipe_stage *p, uint64_t now) {
     if (!arena) return;
     p->out.count = 0;
     if (tbr_pipeline_tick(p->pl, now, arena, &p->out) != TB_OK) tbr_log(TB_LOG_ERROR, p->base.name, "tick failed");
-    if (p->out.count) route_outputs(p, arena, NULL);
+    if (p->out.count) route_outputs(p, arena, NULL, NULL);
     else tbr_arena_free(arena);
 }
 
 static bool pipe_step(tbr_stage *n) {
     pipe_stage *p = (pipe_stage *)n;
+    if (p->contraflow) deliver_contraflow(p);
     if (p->tick_due) {
         p->tick_due = false;
         tick(p, realtime_ns());
@@ -135,6 +184,12 @@ static void pipe_enter_phase(tbr_stage *n, int phase) {
 
 static void pipe_destroy(tbr_stage *n) {
     pipe_stage *p = (pipe_stage *)n;
+    /* the engine emptied every inbox first: whatever settled here is only freed now */
+    tbr_pipeline *pl = p->pl;
+    p->pl = NULL;
+    deliver_contraflow(p);
+    p->pl = pl;
+    pthread_mutex_destroy(&p->settled_lock);
     tbr_pipeline_free(p->pl);
     tbr_pipeline_out_free(&p->out);
     /* the port names are ours (tbr_stage_fini frees the arrays) */
@@ -163,6 +218,7 @@ tbr_stage *tbr_pipeline_stage_new(struct tbr_engine *e, const char *name, const 
     }
     p->q = q;
     p->base.kind = "pipeline";
+    pthread_mutex_init(&p->settled_lock, NULL);
     char why[512] = "";
     p->pl = tbr_pipeline_new(q, tbr_engine_registry(e), why, sizeof why);
     if (!p->pl) {
@@ -170,6 +226,7 @@ tbr_stage *tbr_pipeline_stage_new(struct tbr_engine *e, const char *name, const 
         goto fail;
     }
     if (tbr_pipeline_set_args(p->pl, args)) goto oom;
+    p->contraflow = tbr_pipeline_wants_contraflow(p->pl);
     /* ports from the query's stages: inputs, then outputs (err among them) */
     uint32_t nin = 0, nout = 0;
     for (uint32_t i = 0; i < q->nnodes; i++) {

@@ -126,6 +126,7 @@ int tbr_stage_route(tbr_stage *n, tb_arena *arena, tbr_ticket *ticket, const tbr
             for (uint32_t i = 0; i < rt->count && rc == TB_OK; i++) rc = tbr_msg_add(m, rt->events[i], deep);
             m->port = rt->port->links[l].port;
             m->ticket = tbr_ticket_ref(ticket);
+            m->cf = tbr_ticket_ref(rt->cf);
             if (nsends == cap) {
                 tbr_msg **grown = malloc(2 * cap * sizeof *grown);
                 if (!grown) {

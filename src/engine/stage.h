@@ -105,11 +105,13 @@ typedef struct tbr_route {
     tbr_out_port *port;
     const tb_event *const *events; /* pointers into the source batch */
     uint32_t count;
+    struct tbr_ticket *cf;         /* a pipeline's contraflow ticket for these events, or NULL */
 } tbr_route;
 
 /* Sends the events of each route to every link of its port. arena owns the events' values
  * and is given away: the first message takes it, every further link gets a deep copy; if
- * nothing is sent it is freed. Each message takes a reference on ticket (may be NULL).
+ * nothing is sent it is freed. Each message takes a reference on ticket (may be NULL) and on
+ * its route's cf.
  * Events of a port with no link are counted (err ones logged with their reason). Returns
  * TB_OK or TB_ENOMEM (the events not sent are then counted as errors). */
 int tbr_stage_route(tbr_stage *n, tb_arena *arena, struct tbr_ticket *ticket, const tbr_route *routes,

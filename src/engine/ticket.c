@@ -14,7 +14,28 @@ tbr_ticket *tbr_ticket_new(tbr_settle_fn settle, void *owner, const uint64_t *id
     t->settle = settle;
     t->owner = owner;
     t->count = count;
+    t->port = 0;
+    t->ingest_ns = NULL;
     if (count) memcpy(t->ids, ids, (size_t)count * sizeof *ids);
+    return t;
+}
+
+tbr_ticket *tbr_ticket_for_events(tbr_settle_fn settle, void *owner, const tb_event *const *events, uint32_t count,
+                                  uint32_t port) {
+    tbr_ticket *t = malloc(sizeof *t + 2 * (size_t)count * sizeof(uint64_t));
+    if (!t) return NULL;
+    t->next = NULL;
+    atomic_init(&t->refs, 1);
+    atomic_init(&t->status, TB_OK);
+    t->settle = settle;
+    t->owner = owner;
+    t->count = count;
+    t->port = port;
+    t->ingest_ns = t->ids + count;
+    for (uint32_t i = 0; i < count; i++) {
+        t->ids[i] = events[i]->id;
+        t->ingest_ns[i] = events[i]->ingest_ns;
+    }
     return t;
 }
 

@@ -15,6 +15,7 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <temblor/temblor.h>
 
 typedef struct tbr_ticket tbr_ticket;
 typedef void (*tbr_settle_fn)(void *owner, tbr_ticket *t);
@@ -26,11 +27,17 @@ struct tbr_ticket {
     tbr_settle_fn settle;
     void *owner;
     uint32_t count;
+    uint32_t port;            /* the output port the events left on (pipeline contraflow) */
+    uint64_t *ingest_ns;      /* NULL, or count ingest times after ids (for latencies) */
     uint64_t ids[];           /* the source's event ids */
 };
 
 /* A ticket with one reference for the ids of events; NULL when out of memory. */
 tbr_ticket *tbr_ticket_new(tbr_settle_fn settle, void *owner, const uint64_t *ids, uint32_t count);
+/* A ticket for count events of a batch (their ids and ingest times), for contraflow to a
+ * pipeline's operators; NULL when out of memory. */
+tbr_ticket *tbr_ticket_for_events(tbr_settle_fn settle, void *owner, const tb_event *const *events, uint32_t count,
+                                  uint32_t port);
 tbr_ticket *tbr_ticket_ref(tbr_ticket *t);
 /* Marks the whole batch failed (status < 0) without dropping a reference. NULL is ignored. */
 void tbr_ticket_fail(tbr_ticket *t, int status);

@@ -143,6 +143,11 @@ int tbr_pipeline_set_args(tbr_pipeline *pl, const tb_value *args);
 int tbr_pipeline_push(tbr_pipeline *pl, const char *port, const tb_event *ev, tb_arena *arena,
                       tbr_pipeline_out *out);
 
+/* Whether an operator of the pipeline wants contraflow (a qos:: operator). */
+bool tbr_pipeline_wants_contraflow(const tbr_pipeline *pl);
+/* Tells every operator that wants it what became of events the pipeline passed on. */
+void tbr_pipeline_contraflow(tbr_pipeline *pl, const tb_contraflow *cf);
+
 /* Advances time to now_ns: time-based windows that ended emit, operators tick. */
 int tbr_pipeline_tick(tbr_pipeline *pl, uint64_t now_ns, tb_arena *arena, tbr_pipeline_out *out);
 

@@ -738,6 +738,19 @@ int tbr_pipeline_push(tbr_pipeline *pl, const char *port, const tb_event *ev, tb
     return TB_EINVAL;
 }
 
+bool tbr_pipeline_wants_contraflow(const tbr_pipeline *pl) {
+    for (uint32_t i = 0; i < pl->q->nnodes; i++)
+        if (pl->nodes[i].op && pl->nodes[i].op->component->vt.op.contraflow) return true;
+    return false;
+}
+
+void tbr_pipeline_contraflow(tbr_pipeline *pl, const tb_contraflow *cf) {
+    for (uint32_t i = 0; i < pl->q->nnodes; i++) {
+        const tbr_instance *op = pl->nodes[i].op;
+        if (op && op->component->vt.op.contraflow) op->component->vt.op.contraflow(op->state, cf);
+    }
+}
+
 int tbr_pipeline_tick(tbr_pipeline *pl, uint64_t now_ns, tb_arena *arena, tbr_pipeline_out *out) {
     run r = {pl, arena, out, 0};
     const tbr_query *q = pl->q;

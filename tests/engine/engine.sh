@@ -356,6 +356,42 @@ check "SIGTERM: everything emitted was acknowledged ($emitted emitted, $acked ac
     test -n "$emitted" -a "$emitted" = "$acked" -a "$got" = "$acked"
 grep -q 'draining' err.txt && ok || bad "SIGTERM: logged"
 
+# contraflow reaches operators: qos::backpressure sees deliveries slower than its timeout and
+# sends events to its overflow port while it backs off; every event still arrives somewhere
+rm -f got.jsonl overflow.jsonl report.txt
+cat >qos.troy <<TROY
+define flow main
+flow
+  define connector src from flaky with config = {"count": 3000, "batch": 50, "report": "$work/report.txt"} end;
+  define connector slow from flaky with config = {"out": "$work/got.jsonl", "slow_ms": 20} end;
+  define connector spill from flaky with config = {"out": "$work/overflow.jsonl"} end;
+  define pipeline p
+  into out, overflow
+  pipeline
+    define operator bp from qos::backpressure with timeout = 1000000, steps = [50, 100] end;
+    create operator bp;
+    select event from in into bp;
+    select event from bp into out;
+    select event from bp/overflow into overflow;
+  end;
+  create connector src;
+  create connector slow;
+  create connector spill;
+  create pipeline p;
+  connect /connector/src to /pipeline/p;
+  connect /pipeline/p/out to /connector/slow;
+  connect /pipeline/p/overflow to /connector/spill;
+end;
+deploy flow main;
+TROY
+timeout 120 "$temblor" run --plugin-path "$flaky_dir" qos.troy 2>err.txt
+check "qos: exits 0" test $? -eq 0
+passed_n=$(grep -c seq got.jsonl 2>/dev/null || echo 0)
+spilled=$(grep -c seq overflow.jsonl 2>/dev/null || echo 0)
+check "qos: backpressure spilled events to overflow ($passed_n passed, $spilled spilled)" test "$spilled" -gt 0
+check "qos: every event went one way or the other" test $((passed_n + spilled)) -ge 3000
+grep -q 'acked=3000' report.txt && ok || { bad "qos: all acknowledged"; show report.txt; }
+
 # the metrics connector: every stage's counters, as events, here into a file
 rm -f got.jsonl report.txt metrics.jsonl
 cat >metrics.troy <<TROY
