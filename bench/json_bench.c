@@ -32,12 +32,12 @@
  * the simdjson handle) and frees it before returning. Single-threaded.
  */
 #include <jansson.h>
-#include <lzma.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "json_simdjson.h"
 #include "plugin/instance.h"
 #include "plugin/registry.h"
@@ -65,46 +65,6 @@ typedef struct bench {
     jb_simdjson *sj;
     unsigned long errors;  /* records a timed batch failed on (must stay 0) */
 } bench;
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Reads and decompresses an .xz file; NULL on failure. (As in lang_bench.c.) */
-static char *read_xz(const char *path, size_t *out_len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t in_cap = 1 << 20, in_len = 0;
-    uint8_t *in = malloc(in_cap);
-    size_t got;
-    while (in && (got = fread(in + in_len, 1, in_cap - in_len, f)) > 0) {
-        in_len += got;
-        if (in_len == in_cap) in = realloc(in, in_cap *= 2);
-    }
-    fclose(f);
-    if (!in) return NULL;
-    lzma_stream strm = LZMA_STREAM_INIT;
-    if (lzma_stream_decoder(&strm, UINT64_MAX, 0) != LZMA_OK) return free(in), NULL;
-    size_t cap = in_len * 8 + 4096, len = 0;
-    char *out = malloc(cap);
-    strm.next_in = in;
-    strm.avail_in = in_len;
-    lzma_ret rc = LZMA_OK;
-    while (out && rc == LZMA_OK) {
-        if (cap - len < 4096) out = realloc(out, cap *= 2);
-        strm.next_out = (uint8_t *)out + len;
-        strm.avail_out = cap - len;
-        rc = lzma_code(&strm, LZMA_FINISH);
-        len = cap - strm.avail_out;
-    }
-    lzma_end(&strm);
-    free(in);
-    if (rc != LZMA_STREAM_END) return free(out), NULL;
-    *out_len = len;
-    return out;
-}
 
 /* A fresh batch in arena a holding every record as a raw event (pointing at the record, as a
  * source's bytes would) or, when values is not NULL, every value as a decoded event. */
@@ -273,7 +233,7 @@ int main(int argc, char **argv) {
     if (rounds < 1 || rounds > 99) rounds = 5;
 
     size_t text_len, cap = 0;
-    char *text = read_xz(argv[1], &text_len);
+    char *text = bench_read_xz(argv[1], &text_len);
     if (!text) {
         fprintf(stderr, "cannot read %s\n", argv[1]);
         return 1;
@@ -338,11 +298,11 @@ int main(int argc, char **argv) {
         for (int m = 0; m < NMODES; m++) {
             if (only >= 0 && m != only) continue;
             size_t events = 0;
-            double start = now_s(), elapsed;
+            double start = bench_now_s(), elapsed;
             do {
                 run_batch(&B, m);
                 events += B.n;
-                elapsed = now_s() - start;
+                elapsed = bench_now_s() - start;
             } while (elapsed < seconds);
             eps[m][r] = (double)events / elapsed;
             mbs[m][r] = eps[m][r] * (double)B.bytes / (double)B.n / 1e6;

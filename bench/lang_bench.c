@@ -9,55 +9,15 @@
  * every time and then runs the script (the work of a json codec plus the script). Prints
  * events/s per round and the median, so runs on a noisy machine can still be compared.
  */
-#include <lzma.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "lang/script.h"
 #include "value/arena.h"
 #include "value/json.h"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Reads and decompresses an .xz file; NULL on failure. */
-static char *read_xz(const char *path, size_t *out_len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t in_cap = 1 << 20, in_len = 0;
-    uint8_t *in = malloc(in_cap);
-    size_t got;
-    while (in && (got = fread(in + in_len, 1, in_cap - in_len, f)) > 0) {
-        in_len += got;
-        if (in_len == in_cap) in = realloc(in, in_cap *= 2);
-    }
-    fclose(f);
-    if (!in) return NULL;
-    lzma_stream strm = LZMA_STREAM_INIT;
-    if (lzma_stream_decoder(&strm, UINT64_MAX, 0) != LZMA_OK) return free(in), NULL;
-    size_t cap = in_len * 8 + 4096, len = 0;
-    char *out = malloc(cap);
-    strm.next_in = in;
-    strm.avail_in = in_len;
-    lzma_ret rc = LZMA_OK;
-    while (out && rc == LZMA_OK) {
-        if (cap - len < 4096) out = realloc(out, cap *= 2);
-        strm.next_out = (uint8_t *)out + len;
-        strm.avail_out = cap - len;
-        rc = lzma_code(&strm, LZMA_FINISH);
-        len = cap - strm.avail_out;
-    }
-    lzma_end(&strm);
-    free(in);
-    if (rc != LZMA_STREAM_END) return free(out), NULL;
-    *out_len = len;
-    return out;
-}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -73,7 +33,7 @@ int main(int argc, char **argv) {
     int rounds = argc > 4 ? atoi(argv[4]) : 5;
     if (rounds < 1 || rounds > 99) rounds = 5;
     size_t len;
-    char *data = read_xz(argv[2], &len);
+    char *data = bench_read_xz(argv[2], &len);
     if (!data) {
         fprintf(stderr, "cannot read %s\n", argv[2]);
         return 1;
@@ -129,7 +89,7 @@ int main(int argc, char **argv) {
     for (int r = 0; r < rounds; r++) {
         for (int mode = 0; mode < 2; mode++) {
             unsigned long n = 0;
-            double start = now_s(), elapsed;
+            double start = bench_now_s(), elapsed;
             do {
                 for (size_t i = 0; i < nlines; i++) {
                     tb_value ev, meta = tb_object();
@@ -146,7 +106,7 @@ int main(int argc, char **argv) {
                     n++;
                 }
                 tbr_arena_reset(scratch);
-                elapsed = now_s() - start;
+                elapsed = bench_now_s() - start;
             } while (elapsed < seconds);
             (mode == 0 ? script_eps : full_eps)[r] = (double)n / elapsed;
         }
