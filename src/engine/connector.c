@@ -25,7 +25,7 @@ static bool conn_step(tbr_stage *n) {
     if (c->inst) {
         bool open = c->state != CONN_RUNNING || tbr_context_circuit_open(c->inst->ctx);
         if (atomic_exchange(&c->circuit_open, open) != open)
-            for (uint32_t i = 0; i < c->nsources; i++) tbr_loop_wake(c->sources[i]->loop);
+            for (uint32_t i = 0; i < c->nwatchers; i++) tbr_loop_wake(c->watchers[i]->loop);
     }
     tbr_conn_deliver_settled(c);
     if (c->npending) tbr_conn_settle_pending(c);
@@ -98,7 +98,7 @@ static void conn_destroy(tbr_stage *n) {
     tbr_instance_destroy(c->inst);
     free(c->pending);
     free(c->sinks);
-    free(c->sources);
+    free(c->watchers);
     pthread_mutex_destroy(&c->settled_lock);
     tbr_arena_free(c->arena);
 }
@@ -128,10 +128,20 @@ static int append_stage(tbr_stage ***arr, uint32_t *n, tbr_stage *x) {
     return TB_OK;
 }
 
+int tbr_connector_stage_add_watcher(tbr_stage *sink, tbr_stage *watcher) {
+    conn_stage *si = as_conn(sink);
+    return append_stage(&si->watchers, &si->nwatchers, watcher);
+}
+
 int tbr_connector_stage_watch_circuit(tbr_stage *source, tbr_stage *sink) {
-    conn_stage *so = as_conn(source), *si = as_conn(sink);
+    conn_stage *so = as_conn(source);
     if (append_stage(&so->sinks, &so->nsinks, sink)) return TB_ENOMEM;
-    return append_stage(&si->sources, &si->nsources, source);
+    return tbr_connector_stage_add_watcher(sink, source);
+}
+
+bool tbr_connector_stage_circuit_open(tbr_stage *sink) {
+    conn_stage *si = as_conn(sink);
+    return atomic_load(&si->ever_ran) && atomic_load(&si->circuit_open);
 }
 
 /* The codec of the sink half: none for a sink that takes values, unless one was named. */

@@ -48,6 +48,12 @@ bool tbr_connector_stage_has_sink(const tbr_stage *n);
 /* Records that sink is downstream of source n (through any pipelines): its circuit breaker
  * pauses n. Control thread, before start. TB_OK or TB_ENOMEM. */
 int tbr_connector_stage_watch_circuit(tbr_stage *source, tbr_stage *sink);
+/* Records that watcher (any stage) is woken when sink's circuit breaker opens or closes.
+ * Control thread, before start. TB_OK or TB_ENOMEM. */
+int tbr_connector_stage_add_watcher(tbr_stage *sink, tbr_stage *watcher);
+/* Whether sink cannot deliver now, having delivered before (an open breaker before its first
+ * connect is no news to operators). Any thread. */
+bool tbr_connector_stage_circuit_open(tbr_stage *sink);
 
 /* Called once the flow is wired: a source half whose ports feed nothing is switched off.
  * Control thread, before start. */

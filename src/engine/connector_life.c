@@ -21,9 +21,10 @@ void tbr_conn_set_state(conn_stage *c, conn_state s) {
     tbr_log(s == CONN_FAILED ? TB_LOG_ERROR : TB_LOG_INFO, c->base.name, "%s -> %s", state_names[c->state],
             state_names[s]);
     c->state = s;
+    if (s == CONN_RUNNING) atomic_store(&c->ever_ran, true);
     bool open = s != CONN_RUNNING || (c->inst && tbr_context_circuit_open(c->inst->ctx));
     if (atomic_exchange(&c->circuit_open, open) != open)
-        for (uint32_t i = 0; i < c->nsources; i++) tbr_loop_wake(c->sources[i]->loop);
+        for (uint32_t i = 0; i < c->nwatchers; i++) tbr_loop_wake(c->watchers[i]->loop);
 }
 
 const char *tbr_conn_last_error(conn_stage *c, int rc) {

@@ -70,8 +70,9 @@ typedef struct conn_stage {
     uint32_t npending, pending_cap;
     _Atomic bool circuit_open;   /* this sink cannot deliver now */
     _Atomic bool failed;         /* given up for good */
-    tbr_stage **sources;          /* connector stages upstream, woken when the breaker closes */
-    uint32_t nsources;
+    tbr_stage **watchers;         /* stages upstream (sources, pipelines) woken when the breaker moves */
+    uint32_t nwatchers;
+    _Atomic bool ever_ran;        /* it has been running: a breaker open before that is no news */
 } conn_stage;
 
 static inline conn_stage *as_conn(tbr_stage *n) { return (conn_stage *)n; }

@@ -176,13 +176,17 @@ static int wire(flow_build *b, const tbr_connect *cn) {
     return tbr_stage_link(from, out, to, (uint32_t)in);
 }
 
-/* Every connector sink reachable from a connector source (through pipelines) can pause it. */
-static int watch_circuits(tbr_stage *source, tbr_stage *at, uint32_t depth) {
+/* Every connector sink reachable from a connector source or a pipeline (through pipelines)
+ * can pause that source, or tell that pipeline's operators that it cannot deliver. */
+static int watch_circuits(tbr_stage *watcher, tbr_stage *at, uint32_t depth) {
     if (depth > 64) return TB_OK; /* a cycle through pipelines: every stage seen already */
     for (uint32_t i = 0; i < at->nouts; i++)
         for (uint32_t k = 0; k < at->outs[i].nlinks; k++) {
             tbr_stage *dst = at->outs[i].links[k].dst;
-            int rc = tbr_stage_is_connector(dst) ? tbr_connector_stage_watch_circuit(source, dst) : watch_circuits(source, dst, depth + 1);
+            int rc;
+            if (!tbr_stage_is_connector(dst)) rc = watch_circuits(watcher, dst, depth + 1);
+            else if (tbr_stage_is_connector(watcher)) rc = tbr_connector_stage_watch_circuit(watcher, dst);
+            else rc = tbr_pipeline_stage_watch_circuit(watcher, dst);
             if (rc) return rc;
         }
     return TB_OK;
@@ -219,7 +223,7 @@ static int deploy_one(tbr_engine *e, const tbr_deployment *d, const tbr_deploy_s
     for (uint32_t i = 0; !rc && i < b.nstages; i++)
         if (tbr_stage_is_connector(b.stages[i].stage)) tbr_connector_stage_seal(b.stages[i].stage);
     for (uint32_t i = 0; !rc && i < b.nstages; i++)
-        if (tbr_stage_is_connector(b.stages[i].stage) && tbr_connector_stage_has_source(b.stages[i].stage))
+        if (!tbr_stage_is_connector(b.stages[i].stage) || tbr_connector_stage_has_source(b.stages[i].stage))
             rc = watch_circuits(b.stages[i].stage, b.stages[i].stage, 0);
 done:
     if (rc == TB_ENOMEM) snprintf(err, err_size, "out of memory deploying flow %.*s", (int)ds->name_len, ds->name);

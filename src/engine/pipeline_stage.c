@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "engine/connector.h"
 #include "engine/engine.h"
 #include "engine/ticket.h"
 #include "value/arena.h"
@@ -32,7 +33,20 @@ typedef struct pipe_stage {
     pthread_mutex_t settled_lock;
     tbr_ticket *settled;
     _Atomic bool any_settled;
+    tbr_stage **sinks;        /* connector sinks downstream, whose breakers the operators hear of */
+    uint32_t nsinks;
+    bool circuit_open;        /* what the operators were last told */
 } pipe_stage;
+
+/* Tells the operators when a breaker downstream opens (any sink) or closes (all again). */
+static void check_circuits(pipe_stage *p) {
+    bool open = false;
+    for (uint32_t i = 0; i < p->nsinks && !open; i++) open = tbr_connector_stage_circuit_open(p->sinks[i]);
+    if (open == p->circuit_open) return;
+    p->circuit_open = open;
+    tb_contraflow cf = {sizeof cf, open ? TB_CF_CIRCUIT_OPEN : TB_CF_CIRCUIT_CLOSE, 0, 0, 0, 0};
+    tbr_pipeline_contraflow(p->pl, &cf);
+}
 
 static void TB_CALL settle(void *owner, tbr_ticket *t) {
     pipe_stage *p = owner;
@@ -145,7 +159,10 @@ static void tick(pipe_stage *p, uint64_t now) {
 
 static bool pipe_step(tbr_stage *n) {
     pipe_stage *p = (pipe_stage *)n;
-    if (p->contraflow) deliver_contraflow(p);
+    if (p->contraflow) {
+        deliver_contraflow(p);
+        if (p->nsinks) check_circuits(p);
+    }
     if (p->tick_due) {
         p->tick_due = false;
         tick(p, realtime_ns());
@@ -190,6 +207,7 @@ static void pipe_destroy(tbr_stage *n) {
     deliver_contraflow(p);
     p->pl = pl;
     pthread_mutex_destroy(&p->settled_lock);
+    free(p->sinks);
     tbr_pipeline_free(p->pl);
     tbr_pipeline_out_free(&p->out);
     /* the port names are ours (tbr_stage_fini frees the arrays) */
@@ -201,6 +219,17 @@ static void pipe_destroy(tbr_stage *n) {
 }
 
 static const tbr_stage_ops pipe_ops = {pipe_step, pipe_after_wait, pipe_enter_phase, pipe_destroy};
+
+int tbr_pipeline_stage_watch_circuit(tbr_stage *pipeline, tbr_stage *sink) {
+    pipe_stage *p = (pipe_stage *)pipeline;
+    for (uint32_t i = 0; i < p->nsinks; i++)
+        if (p->sinks[i] == sink) return TB_OK;
+    tbr_stage **grown = realloc(p->sinks, (p->nsinks + 1) * sizeof *grown);
+    if (!grown) return TB_ENOMEM;
+    grown[p->nsinks++] = sink;
+    p->sinks = grown;
+    return tbr_connector_stage_add_watcher(sink, pipeline);
+}
 
 int tbr_pipeline_stage_in_port(const tbr_stage *n, const char *name) {
     for (uint32_t i = 0; i < n->nin; i++)

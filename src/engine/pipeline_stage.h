@@ -17,6 +17,10 @@
 tbr_stage *tbr_pipeline_stage_new(struct tbr_engine *e, const char *name, const tbr_query *q,
                                   const tb_value *args, char *err, size_t err_size);
 
+/* Records that sink is downstream of pipeline (through any pipelines): its operators that take
+ * contraflow hear when its circuit breaker opens and closes. Control thread, before start. */
+int tbr_pipeline_stage_watch_circuit(tbr_stage *pipeline, tbr_stage *sink);
+
 /* The input or output port of a pipeline stage called name: its index, or -1. */
 int tbr_pipeline_stage_in_port(const tbr_stage *n, const char *name);
 
