@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 double bench_now_s(void) {
@@ -65,4 +66,22 @@ char *bench_read_xz(const char *path, size_t *out_len) {
     }
     *out_len = len;
     return out;
+}
+
+tb_batch bench_make_batch(tb_arena *a, const void *const *rec, const size_t *len, size_t n, const tb_value *values) {
+    tb_batch b;
+    memset(&b, 0, sizeof b);
+    b.arena = a;
+    for (size_t i = 0; i < n; i++) {
+        tb_event *e = tb_batch_push(&b);
+        if (!e) {
+            fputs("out of memory\n", stderr);
+            exit(1);
+        }
+        e->data = values ? values[i] : tb_bytes(rec[i], len[i]);
+        e->meta = tb_object();
+        e->flags = values ? 0 : TB_EF_RAW;
+        e->id = i;
+    }
+    return b;
 }

@@ -142,26 +142,6 @@ static bool to_tb(tb_arena *a, const msgpack_object *o, tb_value *out) {
     }
 }
 
-/* A fresh batch in arena a holding every record as a raw event (pointing at the record, as a
- * source's bytes would) or, when values is not NULL, every value as a decoded event. */
-static tb_batch make_batch(const bench *B, tb_arena *a, const tb_value *values) {
-    tb_batch b;
-    memset(&b, 0, sizeof b);
-    b.arena = a;
-    for (size_t i = 0; i < B->n; i++) {
-        tb_event *e = tb_batch_push(&b);
-        if (!e) {
-            fprintf(stderr, "out of memory\n");
-            exit(1);
-        }
-        e->data = values ? values[i] : tb_bytes(B->rec[i], B->len[i]);
-        e->meta = tb_object();
-        e->flags = values ? 0 : TB_EF_RAW;
-        e->id = i;
-    }
-    return b;
-}
-
 static int codec_decode(const bench *B, tb_batch *b) {
     return B->codec->component->vt.codec.decode(B->codec->state, b);
 }
@@ -175,7 +155,7 @@ static size_t run_batch(bench *B, int mode) {
     tbr_arena_reset(B->arena);
     switch (mode) {
     case OURS_DEC: {
-        tb_batch b = make_batch(B, B->arena, NULL);
+        tb_batch b = bench_make_batch(B->arena, (const void *const *)B->rec, B->len, B->n, NULL);
         if (codec_decode(B, &b)) B->errors += B->n;
         for (size_t i = 0; i < B->n; i++) bytes += B->len[i];
         break;
@@ -208,7 +188,7 @@ static size_t run_batch(bench *B, int mode) {
         for (size_t i = 0; i < B->n; i++) msgpack_unpacked_destroy(&B->unp[i]);
         break;
     case OURS_ENC: {
-        tb_batch b = make_batch(B, B->arena, B->ours);
+        tb_batch b = bench_make_batch(B->arena, (const void *const *)B->rec, B->len, B->n, B->ours);
         if (codec_encode(B, &b)) B->errors += B->n;
         for (uint32_t i = 0; i < b.count; i++) bytes += b.events[i].data.len;
         break;
@@ -229,7 +209,7 @@ static size_t run_batch(bench *B, int mode) {
 /* The checks before timing (see the header comment); fills B->ours and B->theirs. Returns
  * false, having said why, when any fails. keep holds our decode; zone msgpack-c's. */
 static bool verify(bench *B, tb_arena *keep, msgpack_zone *zone) {
-    tb_batch dec = make_batch(B, keep, NULL), enc, conv;
+    tb_batch dec = bench_make_batch(keep, (const void *const *)B->rec, B->len, B->n, NULL), enc, conv;
     size_t ours_ok = 0, theirs_ok = 0, conv_ok = 0, same_in = 0, pack_same_in = 0, out = 0;
     msgpack_zone *check = msgpack_zone_new(CHUNK);
     tb_value *converted = malloc(B->n * sizeof *converted);
@@ -247,8 +227,8 @@ static bool verify(bench *B, tb_arena *keep, msgpack_zone *zone) {
     if (!ok || ours_ok != B->n || theirs_ok != B->n || conv_ok != B->n) goto done;
     /* our encode of our decode must unpack to msgpack-c's decode of the input, and the
      * converted trees must encode to the same bytes (so they hold what our decoder builds) */
-    enc = make_batch(B, keep, B->ours);
-    conv = make_batch(B, keep, converted);
+    enc = bench_make_batch(keep, (const void *const *)B->rec, B->len, B->n, B->ours);
+    conv = bench_make_batch(keep, (const void *const *)B->rec, B->len, B->n, converted);
     ok = codec_encode(B, &enc) == TB_OK && codec_encode(B, &conv) == TB_OK;
     for (size_t i = 0; ok && i < B->n; i++) {
         const tb_value *d = &enc.events[i].data, *cd = &conv.events[i].data;

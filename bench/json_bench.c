@@ -66,22 +66,6 @@ typedef struct bench {
     unsigned long errors;  /* records a timed batch failed on (must stay 0) */
 } bench;
 
-/* A fresh batch in arena a holding every record as a raw event (pointing at the record, as a
- * source's bytes would) or, when values is not NULL, every value as a decoded event. */
-static tb_batch make_batch(const bench *B, tb_arena *a, const tb_value *values) {
-    tb_batch b;
-    memset(&b, 0, sizeof b);
-    b.arena = a;
-    for (size_t i = 0; i < B->n; i++) {
-        tb_event *e = tb_batch_push(&b); /* the 64 KiB arena always has room: never NULL */
-        e->data = values ? values[i] : tb_bytes(B->rec[i], B->len[i]);
-        e->meta = tb_object();
-        e->flags = values ? 0 : TB_EF_RAW;
-        e->id = i;
-    }
-    return b;
-}
-
 static int codec_decode(const bench *B, tb_batch *b) {
     return B->codec->component->vt.codec.decode(B->codec->state, b);
 }
@@ -94,7 +78,7 @@ static void run_batch(bench *B, int mode) {
     tbr_arena_reset(B->arena);
     switch (mode) {
     case T_DEC: {
-        tb_batch b = make_batch(B, B->arena, NULL);
+        tb_batch b = bench_make_batch(B->arena, (const void *const *)B->rec, B->len, B->n, NULL);
         if (codec_decode(B, &b)) B->errors += B->n;
         for (uint32_t i = 0; i < b.count; i++) B->errors += (b.events[i].flags & TB_EF_ERROR) != 0;
         break;
@@ -108,7 +92,7 @@ static void run_batch(bench *B, int mode) {
     case S_DOM: B->errors += jb_sj_dom_all(B->sj); break;
     case S_OD: B->errors += jb_sj_ondemand_all(B->sj); break;
     case T_ENC: {
-        tb_batch b = make_batch(B, B->arena, B->ours);
+        tb_batch b = bench_make_batch(B->arena, (const void *const *)B->rec, B->len, B->n, B->ours);
         if (codec_encode(B, &b)) B->errors += B->n;
         break;
     }
@@ -139,7 +123,7 @@ static bool same_as_jansson(const bench *B, size_t i, const char *text, size_t n
 /* The checks before timing (see the header comment); fills B->ours and B->jtrees. Returns
  * false, having said why, when any fails. keep holds temblor's decode and encode. */
 static bool verify(bench *B, tb_arena *keep) {
-    tb_batch dec = make_batch(B, keep, NULL), enc;
+    tb_batch dec = bench_make_batch(keep, (const void *const *)B->rec, B->len, B->n, NULL), enc;
     size_t ours_ok = 0, jansson_ok = 0, sj_ok = 0, out = 0, same_in = 0, sj_same = 0;
     bool ok = codec_decode(B, &dec) == TB_OK;
     for (size_t i = 0; ok && i < B->n; i++) {
@@ -163,7 +147,7 @@ static bool verify(bench *B, tb_arena *keep) {
            ours_ok, jansson_ok, sj_ok, B->n);
     if (!ok || ours_ok != B->n || jansson_ok != B->n || sj_ok != B->n) return false;
     /* temblor's (and simdjson's) output must read back as what jansson read from the input */
-    enc = make_batch(B, keep, B->ours);
+    enc = bench_make_batch(keep, (const void *const *)B->rec, B->len, B->n, B->ours);
     ok = codec_encode(B, &enc) == TB_OK;
     for (size_t i = 0; ok && i < B->n; i++) {
         const tb_value *d = &enc.events[i].data;
