@@ -99,6 +99,8 @@ static void conn_destroy(tbr_stage *n) {
     free(c->pending);
     free(c->sinks);
     free(c->watchers);
+    free(c->scratch_ptrs);
+    free(c->scratch_ids);
     pthread_mutex_destroy(&c->settled_lock);
     tbr_arena_free(c->arena);
 }

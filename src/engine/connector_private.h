@@ -57,6 +57,9 @@ typedef struct conn_stage {
     bool quiescing;              /* phase QUIESCE or later: no more pulls */
     bool paused;                 /* pause was called: a circuit is open downstream */
     bool pulled_once;
+    const tb_event **scratch_ptrs; /* routing scratch, reused batch after batch */
+    uint64_t *scratch_ids;
+    uint32_t scratch_cap;
     tbr_stage **sinks;            /* connector stages downstream, whose breakers pause us */
     uint32_t nsinks;
     uint64_t next_id;            /* ids for events the source left at 0 */

@@ -68,26 +68,38 @@ bool tbr_conn_circuit_allows(conn_stage *c) {
 }
 
 /* Routes a decoded batch: failed events to err, dropped ones nowhere, the rest to out. */
+/* Grows the stage's routing scratch to hold count events; false when out of memory. */
+static bool scratch_for(conn_stage *c, uint32_t count) {
+    if (count <= c->scratch_cap) return true;
+    const tb_event **ptrs = realloc(c->scratch_ptrs, count * sizeof *ptrs);
+    if (ptrs) c->scratch_ptrs = ptrs;
+    uint64_t *ids = realloc(c->scratch_ids, count * sizeof *ids);
+    if (ids) c->scratch_ids = ids;
+    if (!ptrs || !ids) return false;
+    c->scratch_cap = count;
+    return true;
+}
+
 void tbr_conn_route_source_batch(conn_stage *c, tb_batch *b) {
     tbr_ticket *ticket = NULL;
-    const tb_event **ptrs = b->count ? malloc(b->count * sizeof *ptrs) : NULL;
-    if (b->count && !ptrs) {
+    if (!scratch_for(c, b->count)) {
         tbr_log(TB_LOG_ERROR, c->base.name, "out of memory: %u events lost", b->count);
         atomic_fetch_add(&c->base.m.errors, b->count);
         tbr_arena_free(b->arena);
         return;
     }
-    uint32_t nout = 0, nerr = b->count;
+    const tb_event **ptrs = c->scratch_ptrs;
+    uint64_t *ids = c->scratch_ids;
+    uint32_t nout = 0, nerr = b->count, nids = 0, dropped = 0;
     /* every event of a transactional connector is tracked, and any event another source
      * flags TB_EF_TRANSACTIONAL itself (a per-instance choice, like bench's is_transactional) */
     bool transactional = c->vt->ack || c->vt->fail;
-    uint64_t *ids = transactional && b->count ? malloc(b->count * sizeof *ids) : NULL;
-    uint32_t nids = 0;
     for (uint32_t i = 0; i < b->count; i++) {
         const tb_event *e = &b->events[i];
-        if (ids && (e->flags & TB_EF_TRANSACTIONAL)) ids[nids++] = e->id;
-        if (e->flags & TB_EF_DROPPED) atomic_fetch_add(&c->base.m.dropped, 1);
-        else if (e->flags & TB_EF_ERROR) {
+        if (transactional && (e->flags & TB_EF_TRANSACTIONAL)) ids[nids++] = e->id;
+        if (e->flags & TB_EF_DROPPED) {
+            dropped++;
+        } else if (e->flags & TB_EF_ERROR) {
             /* on the err port it is a record ({"error", "data"}) like any other */
             b->events[i].flags &= (uint16_t)~TB_EF_ERROR;
             ptrs[--nerr] = e;
@@ -95,14 +107,13 @@ void tbr_conn_route_source_batch(conn_stage *c, tb_batch *b) {
             ptrs[nout++] = e;
         }
     }
+    if (dropped) atomic_fetch_add_explicit(&c->base.m.dropped, dropped, memory_order_relaxed);
     if (nids) ticket = tbr_ticket_new(settle, c, ids, nids);
-    free(ids);
     if (nids && !ticket) tbr_log(TB_LOG_ERROR, c->base.name, "out of memory tracking a batch: it will not be acknowledged");
     tbr_route routes[2] = {{tbr_stage_out(&c->base, "out"), ptrs, nout, NULL},
                            {tbr_stage_out(&c->base, "err"), ptrs ? ptrs + nerr : NULL, b->count - nerr, NULL}};
     tbr_stage_route(&c->base, b->arena, ticket, routes, 2);
     tbr_ticket_release(ticket, TB_OK);
-    free(ptrs);
 }
 
 /* Pulls one batch and sends it on; returns whether another pull may yield at once. */
