@@ -113,6 +113,13 @@ static int metrics_of_current(tb_arena *arena, tb_value *out) {
     return e ? tbr_engine_metrics(e, arena, out) : TB_ENOTSUP;
 }
 
+/* The last message alive was freed: if every source has ended too, the run is over. Only
+ * then is the control thread woken, so a busy flow pays an atomic load per idle moment. */
+static void on_msgs_idle(void) {
+    tbr_engine *e = atomic_load(&current_engine);
+    if (e && e->sources_total && atomic_load(&e->sources_live) == 0) tbr_engine_notify(e);
+}
+
 static void on_shutdown_request(int code) {
     tbr_engine *e = atomic_load(&current_engine);
     if (e) tbr_engine_request_shutdown(e, code);
@@ -180,6 +187,7 @@ int tbr_engine_run(tbr_engine *e) {
     atomic_store(&current_engine, e);
     tbr_host_set_shutdown_handler(on_shutdown_request);
     tbr_host_set_metrics_provider(metrics_of_current);
+    atomic_store(&tbr_msgs_idle_hook, on_msgs_idle);
     for (uint32_t i = 0; i < e->nstages; i++)
         if (tbr_stage_is_connector(e->stages[i]) && tbr_connector_stage_has_source(e->stages[i])) e->sources_total++;
     atomic_store(&e->sources_live, e->sources_total);
@@ -194,10 +202,7 @@ int tbr_engine_run(tbr_engine *e) {
         }
         n->started = true;
     }
-    /* once every source has ended, what is in flight drains within milliseconds: look often
-     * then (the last batch freed wakes no one), rarely before */
-    while (atomic_load(&e->exit_code) < 0 && !all_sources_done(e))
-        tbr_loop_run_once(e->control, e->sources_total && atomic_load(&e->sources_live) == 0 ? 1 : 100);
+    while (atomic_load(&e->exit_code) < 0 && !all_sources_done(e)) tbr_loop_run_once(e->control, 100);
     /* a natural end leaves the exit code open: an exit connector reached while draining, or
      * stopped before its delay ran out, still decides it */
 
@@ -216,6 +221,7 @@ int tbr_engine_run(tbr_engine *e) {
         if (e->stages[i]->started) pthread_join(e->stages[i]->thread, NULL);
     tbr_host_set_shutdown_handler(NULL);
     tbr_host_set_metrics_provider(NULL);
+    atomic_store(&tbr_msgs_idle_hook, (tbr_msgs_idle_fn)NULL);
     atomic_store(&current_engine, NULL);
     int code = atomic_load(&e->exit_code);
     if (code < 0) code = 0;

@@ -9,6 +9,7 @@
 #include "value/clone.h"
 
 _Atomic int64_t tbr_msgs_in_flight;
+_Atomic(tbr_msgs_idle_fn) tbr_msgs_idle_hook;
 
 /* Arena chunks sized for a batch of typical log records, so most batches use one chunk. */
 #define MSG_ARENA_CHUNK (64 * 1024)
@@ -50,7 +51,10 @@ tb_arena *tbr_msg_release_arena(tbr_msg *m, int status) {
     tbr_ticket_release(m->ticket, status);
     tbr_ticket_release(m->cf, status);
     free(m);
-    atomic_fetch_sub_explicit(&tbr_msgs_in_flight, 1, memory_order_release);
+    if (atomic_fetch_sub_explicit(&tbr_msgs_in_flight, 1, memory_order_acq_rel) == 1) {
+        tbr_msgs_idle_fn idle = atomic_load_explicit(&tbr_msgs_idle_hook, memory_order_relaxed);
+        if (idle) idle();
+    }
     return a;
 }
 

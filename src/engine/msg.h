@@ -29,6 +29,11 @@ typedef struct tbr_msg {
 /* Messages alive in the whole runtime: shutdown waits for this to reach zero. Any thread. */
 extern _Atomic int64_t tbr_msgs_in_flight;
 
+/* Called (on the freeing thread) each time the last message alive is freed; the engine
+ * installs it to notice the end of a run at once. NULL: nothing is called. */
+typedef void (*tbr_msgs_idle_fn)(void);
+extern _Atomic(tbr_msgs_idle_fn) tbr_msgs_idle_hook;
+
 /* A new empty message that owns arena (NULL: a new one) with room for capacity events.
  * NULL when out of memory (arena is then freed). */
 tbr_msg *tbr_msg_new(tb_arena *arena, uint32_t capacity);
