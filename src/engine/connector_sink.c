@@ -35,9 +35,7 @@ void tbr_conn_settle_pending(conn_stage *c) {
 }
 
 static void record_latency(conn_stage *c, const tb_batch *b) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec, sum = 0, max = 0, n = 0;
+    uint64_t now = tbr_realtime_ns(), sum = 0, max = 0, n = 0;
     for (uint32_t i = 0; i < b->count; i++) {
         uint64_t at = b->events[i].ingest_ns;
         if (!at || at > now) continue;

@@ -140,11 +140,7 @@ bool tbr_conn_pull_once(conn_stage *c) {
         tb_event *e = &b.events[i];
         e->source = c->source_id;
         if (!e->ingest_ns) {
-            if (!now) {
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-            }
+            if (!now) now = tbr_realtime_ns();
             e->ingest_ns = now;
         }
         if (c->flags & TB_CONNECTOR_TRANSACTIONAL) e->flags |= TB_EF_TRANSACTIONAL;

@@ -37,9 +37,7 @@ static tb_value *record(tb_arena *a, tb_value *out, const char *measurement, uin
 }
 
 int tbr_engine_metrics(tbr_engine *e, tb_arena *a, tb_value *out) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    uint64_t now = tbr_realtime_ns();
     *out = tb_array();
     for (size_t i = 0; i < tbr_engine_stage_count(e); i++) {
         tbr_stage *s = tbr_engine_stage_at(e, i);

@@ -66,9 +66,7 @@ static void deliver_contraflow(pipe_stage *p) {
     p->settled = NULL;
     atomic_store(&p->any_settled, false);
     pthread_mutex_unlock(&p->settled_lock);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    uint64_t now = tbr_realtime_ns();
     while (t) {
         tbr_ticket *next = t->next;
         tb_contraflow cf = {sizeof cf, atomic_load(&t->status) == TB_OK ? TB_CF_ACK : TB_CF_FAIL, 0, 0, t->port, 0};
@@ -80,12 +78,6 @@ static void deliver_contraflow(pipe_stage *p) {
         tbr_ticket_free(t);
         t = next;
     }
-}
-
-static uint64_t realtime_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* Routes what the pipeline emitted (values in arena) port by port; upstream is the contraflow
@@ -165,7 +157,7 @@ static bool pipe_step(tbr_stage *n) {
     }
     if (p->tick_due) {
         p->tick_due = false;
-        tick(p, realtime_ns());
+        tick(p, tbr_realtime_ns());
     }
     /* take work only when every stage fed has room: the backlog then waits in our inbox */
     if (!tbr_stage_downstream_has_room(n)) return false;

@@ -53,6 +53,12 @@ uint64_t tbr_now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t tbr_realtime_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static uint64_t make_id(uint32_t slot, uint32_t gen) { return ((uint64_t)gen << 32) | slot; }
 
 /* a + b, saturating: a huge delay or interval means "far away", never "now" */

@@ -40,5 +40,7 @@ int tbr_loop_run_once(tbr_loop *loop, int timeout_ms);
 
 /* CLOCK_MONOTONIC in nanoseconds. Any thread. */
 uint64_t tbr_now_ns(void);
+/* CLOCK_REALTIME nanoseconds: what tb_event.ingest_ns holds. Any thread. */
+uint64_t tbr_realtime_ns(void);
 
 #endif
