@@ -44,8 +44,10 @@ extern "C" {
 #define TB_ABI_MAJOR 1
 /* Minor 0: descriptor, components, options, kind vtables, host table, value model.
  * Minor 1: descriptor gains declared permissions and get_extension; host table gains
- *          now_ns; operators gain contraflow. */
-#define TB_ABI_MINOR 1
+ *          now_ns; operators gain contraflow.
+ * Minor 2: connectors gain save and restore (handing a source's position to the new build
+ *          when the runtime reloads the plugin). */
+#define TB_ABI_MINOR 2
 
 #ifndef TB_TARGET_ABI_MINOR
 #define TB_TARGET_ABI_MINOR TB_ABI_MINOR
@@ -946,6 +948,21 @@ typedef struct tb_connector_vtable {
      * error (the batch failed; the runtime fails it back to its sources). The instance's
      * thread. */
     int(TB_CALL *push)(void *instance, tb_batch *in);
+
+#if TB_TARGET_ABI_MINOR >= 2
+    /* Since 1.2, optional: handover when the runtime replaces this instance by one of a new
+     * build of the plugin (a reload) or restarts it. save is called on the old instance once
+     * it is idle (no pull or push under way, every event it emitted acknowledged or failed,
+     * fails already reported) and before stop: it describes where the instance is (a read
+     * offset, a sequence number, a schedule) as a value built in arena, which the runtime
+     * owns and frees after restore. restore is called on the new instance after create and
+     * before connect, with that value; it should take what it understands and ignore the
+     * rest (the value may come from an older or newer build). TB_OK, or an error: a failing
+     * save means the new instance starts afresh (logged); a failing restore refuses the new
+     * build and the old one is recreated and restored instead. The instance's thread. */
+    int(TB_CALL *save)(void *instance, tb_arena *arena, tb_value *out);
+    int(TB_CALL *restore)(void *instance, const tb_value *saved);
+#endif
 } tb_connector_vtable;
 
 typedef struct tb_codec_vtable {

@@ -20,6 +20,8 @@ typedef struct tbr_cli_opts {
     int plugin_dir_count;
     bool json;
     bool help;
+    const char *admin;           /* --admin SOCKET: talk to a running runtime */
+    bool drain;                  /* --drain (plugin unload) */
 } tbr_cli_opts;
 
 /* Takes the shared options out of argv (in place), leaving the positional arguments.
@@ -30,6 +32,10 @@ int tbr_cmd_version(int argc, char **argv);
 int tbr_cmd_plugin(int argc, char **argv);
 int tbr_cmd_check(int argc, char **argv);
 int tbr_cmd_run(int argc, char **argv);
+/* `plugin load|unload|reload|list` against a running runtime (argv[1] is the verb). */
+int tbr_cmd_plugin_admin(int argc, char **argv, const tbr_cli_opts *opts);
+/* `flow deploy|undeploy|list|status` against a running runtime. */
+int tbr_cmd_flow(int argc, char **argv);
 /* Runs one script (.tremor) or query (.trickle) over JSON lines on stdin. */
 int tbr_cmd_run_lang(const char *path);
 

@@ -11,7 +11,14 @@
 
 static void plugin_usage(FILE *out) {
     fputs("usage: temblor plugin list [--json] [--plugin-dir DIR]...\n"
-          "       temblor plugin inspect NAME|FILE [--json] [--plugin-dir DIR]...\n",
+          "       temblor plugin inspect NAME|FILE [--json] [--plugin-dir DIR]...\n"
+          "\n"
+          "Against a running runtime (temblor run --admin SOCKET; see docs/admin.md):\n"
+          "       temblor plugin list --admin SOCKET [--json]\n"
+          "       temblor plugin load FILE --admin SOCKET\n"
+          "       temblor plugin unload NAME [--drain] --admin SOCKET\n"
+          "       temblor plugin reload NAME [FILE] --admin SOCKET\n"
+          "SOCKET may also come from TEMBLOR_ADMIN.\n",
           out);
 }
 
@@ -248,6 +255,9 @@ int tbr_cmd_plugin(int argc, char **argv) {
         plugin_usage(stderr);
         return TBR_EXIT_USAGE;
     }
+    if (!strcmp(argv[1], "load") || !strcmp(argv[1], "unload") || !strcmp(argv[1], "reload") ||
+        (!strcmp(argv[1], "list") && opts.admin))
+        return tbr_cmd_plugin_admin(argc, argv, &opts);
     tbr_registry *reg = tbr_registry_new();
     if (!reg) return TBR_EXIT_FAILURE;
     tbr_registry_set_log_refusals(reg, false); /* both commands print them */

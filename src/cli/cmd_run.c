@@ -7,14 +7,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin/admin.h"
 #include "cli/cli.h"
+#include "core/log.h"
 #include "engine/engine.h"
 #include "lang/deploy.h"
 #include "plugin/registry.h"
 
 static void usage(FILE *out) {
     fputs("usage: temblor run [--plugin-path DIR]... [--log-level LEVEL] [--batch-size N]\n"
-          "                   [--queue-capacity N] FILE.troy...\n"
+          "                   [--queue-capacity N] [--admin SOCKET] [--admin-http ADDR\n"
+          "                   --admin-token-file FILE] [--watch-plugins] FILE.troy...\n"
           "       temblor run FILE.tremor|FILE.trickle < events.jsonl\n"
           "\n"
           "Runs the flows the deployments deploy until every source has ended and every event\n"
@@ -23,7 +26,16 @@ static void usage(FILE *out) {
           "\n"
           "  --batch-size N       events a source is asked for per pull (1 to 65536, default 256)\n"
           "  --queue-capacity N   batches that may wait in front of a stage (1 to 65536,\n"
-          "                       default 16)\n",
+          "                       default 16)\n"
+          "  --admin SOCKET       serve the admin interface on this Unix socket (mode 0600):\n"
+          "                       temblor plugin ... / temblor flow ... --admin SOCKET; the\n"
+          "                       runtime then runs until a signal, even with no flow\n"
+          "  --admin-http ADDR    also serve it over HTTP on a loopback ADDR (127.0.0.1:PORT),\n"
+          "                       for requests carrying the token of --admin-token-file FILE\n"
+          "                       (or TEMBLOR_ADMIN_TOKEN)\n"
+          "  --watch-plugins      reload a plugin as soon as its library file is rewritten\n"
+          "                       (a rebuild); runs until a signal\n"
+          "See docs/admin.md.\n",
           out);
 }
 
@@ -62,6 +74,51 @@ static int take_engine_opts(int argc, char **argv, tbr_engine_opts *eo) {
     return out;
 }
 
+/* Takes the admin options out of argv in place, into ao (token read from its file). Returns
+ * the new argc, or -1 after printing a usage error. */
+static int take_admin_opts(int argc, char **argv, tbr_admin_opts *ao, char *token, size_t token_size) {
+    int out = 0;
+    const char *token_file = NULL;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const char **target = !strcmp(a, "--admin") ? &ao->socket_path
+                              : !strcmp(a, "--admin-http") ? &ao->http_addr
+                              : !strcmp(a, "--admin-token-file") ? &token_file
+                                                                   : NULL;
+        if (target) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "temblor: %s needs a value\n", a);
+                return -1;
+            }
+            *target = argv[++i];
+        } else if (!strcmp(a, "--watch-plugins")) {
+            ao->watch_plugins = true;
+        } else {
+            argv[out++] = argv[i];
+        }
+    }
+    const char *env = getenv("TEMBLOR_ADMIN_TOKEN");
+    if (token_file) {
+        FILE *f = fopen(token_file, "r");
+        size_t n = f ? fread(token, 1, token_size - 1, f) : 0;
+        if (f) fclose(f);
+        if (!f) {
+            fprintf(stderr, "temblor: --admin-token-file %s: %s\n", token_file, strerror(errno));
+            return -1;
+        }
+        token[n] = 0;
+        while (n && (token[n - 1] == '\n' || token[n - 1] == '\r' || token[n - 1] == ' ')) token[--n] = 0;
+        ao->token = token;
+    } else if (env) {
+        ao->token = env;
+    }
+    if (ao->http_addr && !ao->token) {
+        fprintf(stderr, "temblor: --admin-http needs a token: --admin-token-file FILE or TEMBLOR_ADMIN_TOKEN\n");
+        return -1;
+    }
+    return out;
+}
+
 static bool is_troy(const char *path) {
     size_t n = strlen(path);
     return n >= 5 && !strcmp(path + n - 5, ".troy");
@@ -70,15 +127,21 @@ static bool is_troy(const char *path) {
 int tbr_cmd_run(int argc, char **argv) {
     tbr_cli_opts opts;
     tbr_engine_opts eo = {.exit_when_done = true};
+    tbr_admin_opts ao = {0};
+    char token[512];
     argc = take_engine_opts(argc, argv, &eo);
+    if (argc >= 0) argc = take_admin_opts(argc, argv, &ao, token, sizeof token);
     if (argc < 0) return TBR_EXIT_USAGE;
     argc = tbr_cli_parse_common(argc, argv, &opts);
     if (argc < 0) return TBR_EXIT_USAGE;
-    if (opts.help || argc < 2) {
+    bool serve = ao.socket_path || ao.http_addr || ao.watch_plugins;
+    if (opts.help || (argc < 2 && !serve)) {
         usage(opts.help ? stdout : stderr);
         return opts.help ? TBR_EXIT_OK : TBR_EXIT_USAGE;
     }
-    if (!is_troy(argv[1])) {
+    /* a runtime that takes flows and plugins at run time runs until it is told to stop */
+    if (serve) eo.exit_when_done = false;
+    if (argc >= 2 && !is_troy(argv[1])) {
         if (argc != 2) {
             fputs("temblor: run takes one script or query, or any number of .troy files\n", stderr);
             return TBR_EXIT_USAGE;
@@ -86,10 +149,11 @@ int tbr_cmd_run(int argc, char **argv) {
         return tbr_cmd_run_lang(argv[1]);
     }
     int nfiles = argc - 1, rc = TBR_EXIT_FAILURE;
-    tbr_source **srcs = calloc((size_t)nfiles, sizeof *srcs);
-    tbr_deployment **deps = calloc((size_t)nfiles, sizeof *deps);
+    tbr_source **srcs = calloc((size_t)nfiles + 1, sizeof *srcs);
+    tbr_deployment **deps = calloc((size_t)nfiles + 1, sizeof *deps);
     tbr_registry *reg = tbr_registry_new();
     tbr_engine *engine = NULL;
+    tbr_admin *admin = NULL;
     if (!srcs || !deps || !reg) goto oom;
     tbr_registry_add_static_plugins(reg);
     tbr_registry_scan_search_path(reg, opts.plugin_dirs);
@@ -120,11 +184,22 @@ int tbr_cmd_run(int argc, char **argv) {
             goto done;
         }
     }
+    if (serve) {
+        char err[1024] = "";
+        if (!(admin = tbr_admin_start(engine, &ao, err, sizeof err))) {
+            fprintf(stderr, "temblor: %s\n", err);
+            goto done;
+        }
+    }
     rc = tbr_engine_run(engine);
+    /* after the run: a request under way finishes (it fails if it needed the flows) */
+    tbr_admin_stop(admin);
+    admin = NULL;
     goto done;
 oom:
     fputs("temblor: out of memory\n", stderr);
 done:
+    tbr_admin_stop(admin);
     tbr_engine_free(engine);
     for (int i = 0; i < nfiles && deps; i++) tbr_deployment_free(deps[i]);
     for (int i = 0; i < nfiles && srcs; i++) tbr_source_free(srcs[i]);

@@ -21,6 +21,14 @@ int tbr_cli_parse_common(int argc, char **argv, tbr_cli_opts *opts) {
             }
             tbr_log_set_level(level);
             i++;
+        } else if (strcmp(a, "--admin") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "temblor: --admin needs the path of a running runtime's admin socket\n");
+                return -1;
+            }
+            opts->admin = argv[++i];
+        } else if (strcmp(a, "--drain") == 0) {
+            opts->drain = true;
         } else if (strcmp(a, "--plugin-dir") == 0 || strcmp(a, "--plugin-path") == 0) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "temblor: %s needs a directory\n", a);

@@ -17,6 +17,10 @@ static void usage(FILE *out) {
           "                              SIGINT/SIGTERM (then drain in-flight events and exit);\n"
           "                              --batch-size N, --queue-capacity N tune the engine\n"
           "  run FILE                    run a script or query over JSON lines on stdin\n"
+          "  plugin load|unload|reload   add, remove or replace plugins in a running runtime\n"
+          "  flow deploy|undeploy|list|status\n"
+          "                              start, stop and inspect flows in a running runtime\n"
+          "                              (both with --admin SOCKET; see docs/admin.md)\n"
           "  version                     print the version and plugin ABI\n"
           "  help                        show this help\n"
           "\n"
@@ -63,6 +67,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "plugin") == 0) return tbr_cmd_plugin(argc - i, argv + i);
     if (strcmp(cmd, "check") == 0) return tbr_cmd_check(argc - i, argv + i);
     if (strcmp(cmd, "run") == 0) return tbr_cmd_run(argc - i, argv + i);
+    if (strcmp(cmd, "flow") == 0) return tbr_cmd_flow(argc - i, argv + i);
     fprintf(stderr, "temblor: unknown command '%s' (see temblor --help)\n", cmd);
     return TBR_EXIT_USAGE;
 }

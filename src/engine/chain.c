@@ -10,8 +10,8 @@
 #include "host/context.h"
 
 int tbr_chain_set_init(tbr_chain_set *s, tbr_registry *reg, const char *label, struct tbr_loop *loop,
-                       const tbr_component_ref *procs, uint32_t nprocs, const tbr_component_ref *codec,
-                       tbr_chain_dir dir, char *err, size_t err_size) {
+                       tbr_component_ref *procs, uint32_t nprocs, tbr_component_ref *codec, tbr_chain_dir dir,
+                       char *err, size_t err_size) {
     *s = (tbr_chain_set){.reg = reg, .label = label, .loop = loop, .procs = procs, .nprocs = nprocs, .dir = dir};
     /* processors are created per stream, later; a configuration they refuse is found now,
      * when the flow is deployed, not when the first event of a stream comes */
@@ -24,7 +24,8 @@ int tbr_chain_set_init(tbr_chain_set *s, tbr_registry *reg, const char *label, s
         }
         tbr_instance_destroy(probe);
     }
-    if (!codec->component) return TB_OK;
+    if (!codec || !codec->component) return TB_OK;
+    s->codec_ref = codec;
     return tbr_instance_create(reg, codec->component, label, &codec->config, loop, 0, &s->codec, err, err_size);
 }
 
@@ -229,4 +230,63 @@ int tbr_chain_encode(tbr_chain_set *s, tb_batch *b) {
     int rc = run_codec(s, b);
     if (rc == TB_OK && s->nprocs) rc = process_streams(s, b, false);
     return rc;
+}
+
+bool tbr_chain_set_uses(const tbr_chain_set *s, const tbr_plugin *p) {
+    if (s->codec_ref && s->codec_ref->component->plugin == p) return true;
+    for (uint32_t i = 0; i < s->nprocs; i++)
+        if (s->procs[i].component->plugin == p) return true;
+    return false;
+}
+
+/* The component of `to` that takes the place of c. */
+static const tbr_component *counterpart(const tbr_plugin *to, const tbr_component *c, char *err, size_t n) {
+    const tbr_component *found = tbr_plugin_component(to, c->desc.kind, c->desc.name);
+    if (!found) snprintf(err, n, "the new build has no %s '%s'", tbr_kind_name(c->desc.kind), c->desc.name);
+    return found;
+}
+
+/* Replaces processor k of chain c by an instance of comp, handing over what the old one
+ * buffers. */
+static int swap_processor(tbr_chain_set *s, tbr_chain *c, uint32_t k, const tbr_component *comp, tb_batch *out, char *err,
+                          size_t n) {
+    tbr_instance *fresh, *old = c->procs[k];
+    int rc = tbr_instance_create(s->reg, comp, s->label, &s->procs[k].config, s->loop, c->stream, &fresh, err, n);
+    if (rc) return rc;
+    tb_batch rest = {0};
+    rest.arena = out->arena;
+    if (old->component->vt.processor.finish) {
+        tbr_context_clear_error(old->ctx);
+        if (old->component->vt.processor.finish(old->state, &rest) != TB_OK)
+            tbr_log(TB_LOG_WARN, s->label, "%s: handing over its buffered data failed: %s", comp->desc.name, tbr_context_error(old->ctx));
+    }
+    tbr_instance_destroy(old);
+    c->procs[k] = fresh;
+    if (!rest.count) return TB_OK;
+    /* decoding, the old instance's remainder is input the new one has not seen yet; encoding,
+     * it is the end of what the old one produced */
+    return run_from(s, c, s->dir == TBR_CHAIN_DECODE ? k : k + 1, &rest, out) ? TB_ENOMEM : TB_OK;
+}
+
+int tbr_chain_set_swap(tbr_chain_set *s, const tbr_plugin *from, const tbr_plugin *to, tb_batch *out, char *err, size_t n) {
+    if (s->codec && s->codec->component->plugin == from) {
+        const tbr_component *comp = counterpart(to, s->codec->component, err, n);
+        tbr_instance *fresh;
+        if (!comp || tbr_instance_create(s->reg, comp, s->label, &s->codec_ref->config, s->loop, 0, &fresh, err, n)) return TB_EINVAL;
+        tbr_instance_destroy(s->codec);
+        s->codec = fresh;
+        s->codec_ref->component = comp;
+    }
+    for (uint32_t k = 0; k < s->nprocs; k++) {
+        if (s->procs[k].component->plugin != from) continue;
+        const tbr_component *comp = counterpart(to, s->procs[k].component, err, n);
+        if (!comp) return TB_EINVAL;
+        for (uint32_t i = 0; i < s->nchains; i++) {
+            int rc = swap_processor(s, &s->chains[i], k, comp, out, err, n);
+            if (rc) return rc;
+        }
+        /* streams that start from now on get the new build */
+        s->procs[k].component = comp;
+    }
+    return TB_OK;
 }

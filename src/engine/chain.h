@@ -31,9 +31,10 @@ typedef struct tbr_chain_set {
     tbr_registry *reg;
     const char *label;            /* borrowed: must live as long as the set (the stage's name) */
     struct tbr_loop *loop;
-    const tbr_component_ref *procs;
+    tbr_component_ref *procs;     /* borrowed from the stage, which a swap updates */
     uint32_t nprocs;
     tbr_chain_dir dir;
+    tbr_component_ref *codec_ref; /* borrowed; NULL: no codec */
     tbr_instance *codec;          /* NULL: values pass as they are */
     tbr_chain *chains;
     uint32_t nchains, cap;
@@ -44,8 +45,8 @@ typedef struct tbr_chain_set {
  * stream later, labelled label (kept: it must outlive the set). TB_OK, or an error with one
  * line in err. */
 int tbr_chain_set_init(tbr_chain_set *s, tbr_registry *reg, const char *label, struct tbr_loop *loop,
-                       const tbr_component_ref *procs, uint32_t nprocs, const tbr_component_ref *codec,
-                       tbr_chain_dir dir, char *err, size_t err_size);
+                       tbr_component_ref *procs, uint32_t nprocs, tbr_component_ref *codec, tbr_chain_dir dir,
+                       char *err, size_t err_size);
 void tbr_chain_set_fini(tbr_chain_set *s);
 
 /* Source side: runs b's TB_EF_RAW events through their streams' preprocessors, then decodes
@@ -61,5 +62,18 @@ int tbr_chain_encode(tbr_chain_set *s, tb_batch *b);
 /* Sink side, at stop: appends to b what every stream's postprocessors still buffer, and ends
  * the streams. TB_OK or TB_ENOMEM. */
 int tbr_chain_flush(tbr_chain_set *s, tb_batch *b);
+
+/* Moves every instance of a component of plugin from to the same component of plugin to (a
+ * reload), at a batch boundary: the codec is replaced; each stream's processors are replaced
+ * with what the old instance still buffers handed over. On the decode side that is its
+ * finish output fed to the new instance (a partial line stays a partial line); on the encode
+ * side the finish output goes on downstream and is appended to out (a compressor ends its
+ * stream). The references in procs and codec_ref are updated. TB_OK, or an error with one
+ * line in err (the instances not yet moved stay on the old build). */
+int tbr_chain_set_swap(tbr_chain_set *s, const tbr_plugin *from, const tbr_plugin *to, tb_batch *out, char *err,
+                       size_t err_size);
+
+/* Whether any reference of the set names a component of plugin p. */
+bool tbr_chain_set_uses(const tbr_chain_set *s, const tbr_plugin *p);
 
 #endif

@@ -21,6 +21,7 @@ static _Atomic uint32_t next_source_id = 1;
 
 static bool conn_step(tbr_stage *n) {
     conn_stage *c = as_conn(n);
+    if ((c->swapping || atomic_load_explicit(&n->swap, memory_order_relaxed)) && tbr_conn_swap_step(c)) return false;
     if (c->state == CONN_CONNECTING || c->state == CONN_IDLE) tbr_conn_try_connect(c);
     if (c->inst) {
         bool open = c->state != CONN_RUNNING || tbr_context_circuit_open(c->inst->ctx);
@@ -50,22 +51,18 @@ static void conn_enter_phase(tbr_stage *n, int phase) {
         c->quiescing = true;
         /* what preprocessors still buffer (a last line without a newline) goes on now */
         if ((c->flags & TB_CONNECTOR_SOURCE) && !(c->flags & TB_CONNECTOR_STRUCTURED) && c->state == CONN_RUNNING) {
-            tb_arena *a = tbr_arena_new(0);
+            tb_arena *a = tbr_arena_new_batch(0);
             tb_batch b = {0};
             b.arena = a;
             if (a && tbr_chain_decode(&c->pre, &b, true) == TB_OK) tbr_conn_route_source_batch(c, &b);
             else tbr_arena_free(a);
         }
     } else if (phase == TBR_PHASE_STOP) {
+        tbr_conn_swap_abort(c);
         if (c->state == CONN_RUNNING && c->post.nchains) {
             /* postprocessors that batch or frame across events give up what they hold */
             tbr_msg *m = tbr_msg_new(NULL, 0);
-            if (m && tbr_chain_flush(&c->post, &m->batch) == TB_OK && m->batch.count) {
-                m->batch.token = tbr_engine_next_token();
-                int rc = c->vt->push(c->inst->state, &m->batch);
-                if (rc == TB_EPENDING) rc = TB_OK; /* stop comes next: nothing can settle it */
-                if (rc) tbr_log(TB_LOG_WARN, c->base.name, "flushing postprocessors at stop failed: %s", tbr_conn_last_error(c, rc));
-            }
+            if (m && tbr_chain_flush(&c->post, &m->batch) == TB_OK) tbr_conn_push_extra(c, m, "flushing postprocessors at stop");
             tbr_msg_free(m, TB_OK);
         }
         if (c->state == CONN_RUNNING && c->vt->drain) {
@@ -109,6 +106,7 @@ static const tbr_stage_ops conn_ops = {conn_step, conn_after_wait, conn_enter_ph
 
 bool tbr_stage_is_connector(const tbr_stage *n) { return n->ops == &conn_ops; }
 bool tbr_connector_stage_has_source(const tbr_stage *n) { return ((const conn_stage *)n)->flags & TB_CONNECTOR_SOURCE; }
+bool tbr_connector_stage_source_ended(const tbr_stage *n) { return ((const conn_stage *)n)->eof; }
 bool tbr_connector_stage_has_sink(const tbr_stage *n) { return ((const conn_stage *)n)->flags & TB_CONNECTOR_SINK; }
 
 void tbr_connector_stage_seal(tbr_stage *n) {
@@ -146,10 +144,43 @@ bool tbr_connector_stage_circuit_open(tbr_stage *sink) {
     return atomic_load(&si->ever_ran) && atomic_load(&si->circuit_open);
 }
 
+uint32_t tbr_connector_stage_ref_count(const tbr_stage *n) {
+    const conn_stage *c = (const conn_stage *)n;
+    return 2 + c->spec.npre + c->spec.npost;
+}
+
+const tbr_component_ref *tbr_connector_stage_ref_at(const tbr_stage *n, uint32_t i) {
+    const conn_stage *c = (const conn_stage *)n;
+    if (i == 0) return &c->spec.connector;
+    if (i == 1) return &c->spec.codec;
+    if (i - 2 < c->spec.npre) return &c->spec.pre[i - 2];
+    if (i - 2 - c->spec.npre < c->spec.npost) return &c->spec.post[i - 2 - c->spec.npre];
+    return NULL;
+}
+
+uint32_t tbr_connector_stage_halves(const tbr_stage *n) {
+    return ((const conn_stage *)n)->flags & (TB_CONNECTOR_SOURCE | TB_CONNECTOR_SINK);
+}
+
+bool tbr_connector_stage_uses(const tbr_stage *n, const tbr_plugin *p, char *buf, size_t size) {
+    size_t used = 0;
+    buf[0] = 0;
+    for (uint32_t i = 0; i < tbr_connector_stage_ref_count(n); i++) {
+        const tbr_component_ref *r = tbr_connector_stage_ref_at(n, i);
+        if (!r->component || r->component->plugin != p) continue;
+        /* the default json codec of a connector that uses none is no use of json */
+        if (i == 1 && !tbr_chain_set_uses(&((const conn_stage *)n)->pre, p) && !tbr_chain_set_uses(&((const conn_stage *)n)->post, p))
+            continue;
+        if (used < size)
+            used += (size_t)snprintf(buf + used, size - used, "%s%s %s", used ? ", " : "", tbr_kind_name(r->component->desc.kind),
+                                     r->component->desc.name);
+    }
+    return used > 0;
+}
+
 /* The codec of the sink half: none for a sink that takes values, unless one was named. */
-static const tbr_component_ref *sink_codec(const conn_stage *c) {
-    static const tbr_component_ref none = {NULL, {0}};
-    return (c->flags & TB_CONNECTOR_SINK_VALUES) && !c->spec.codec_named ? &none : &c->spec.codec;
+static tbr_component_ref *sink_codec(conn_stage *c) {
+    return (c->flags & TB_CONNECTOR_SINK_VALUES) && !c->spec.codec_named ? NULL : &c->spec.codec;
 }
 
 /* Copies a component reference's configuration into the stage's arena. */

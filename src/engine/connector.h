@@ -45,6 +45,8 @@ tbr_stage *tbr_connector_stage_new(struct tbr_engine *e, const char *name, const
 
 bool tbr_connector_stage_has_source(const tbr_stage *n);
 bool tbr_connector_stage_has_sink(const tbr_stage *n);
+/* Whether the source half ended (EOF or given up). Once the stage's thread has stopped. */
+bool tbr_connector_stage_source_ended(const tbr_stage *n);
 /* Records that sink is downstream of source n (through any pipelines): its circuit breaker
  * pauses n. Control thread, before start. TB_OK or TB_ENOMEM. */
 int tbr_connector_stage_watch_circuit(tbr_stage *source, tbr_stage *sink);
@@ -58,6 +60,16 @@ bool tbr_connector_stage_circuit_open(tbr_stage *sink);
 /* Called once the flow is wired: a source half whose ports feed nothing is switched off.
  * Control thread, before start. */
 void tbr_connector_stage_seal(tbr_stage *n);
+
+/* What of the stage plugin p provides ("connector file", "codec json", "preprocessor
+ * separate"), written into buf; false when nothing. The reloading thread, between swaps. */
+bool tbr_connector_stage_uses(const tbr_stage *n, const tbr_plugin *p, char *buf, size_t size);
+/* The stage's component references, for compatibility checks: the connector, codec,
+ * preprocessors and postprocessors, in that order; index < count. */
+uint32_t tbr_connector_stage_ref_count(const tbr_stage *n);
+const tbr_component_ref *tbr_connector_stage_ref_at(const tbr_stage *n, uint32_t i);
+/* TB_CONNECTOR_SOURCE and TB_CONNECTOR_SINK as the flow uses them. */
+uint32_t tbr_connector_stage_halves(const tbr_stage *n);
 
 /* Whether n is a connector stage. */
 bool tbr_stage_is_connector(const tbr_stage *n);

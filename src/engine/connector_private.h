@@ -50,6 +50,11 @@ typedef struct conn_stage {
     uint32_t nrestarts;
     uint64_t retry_timer;
 
+    /* a reload under way (connector_swap.c): traffic is held until the instance is idle */
+    struct tbr_swap *swapping;
+    uint64_t swap_t0, swap_deadline, swap_timer;
+    uint32_t outstanding;        /* tickets of this source not yet told to the instance */
+
     /* source half */
     tbr_chain_set pre;           /* preprocessors per stream, then the codec */
     bool pull_ready;             /* pull may yield: not waiting for a callback or wake */
@@ -106,7 +111,17 @@ void tbr_conn_route_source_batch(conn_stage *c, tb_batch *b);
 /* Pulls one batch and sends it on; returns whether another pull may yield at once. */
 bool tbr_conn_pull_once(conn_stage *c);
 
+/* connector_swap.c */
+/* Takes up a swap request, or goes on with the one under way; returns true while the stage
+ * holds its traffic for it (step does nothing else). */
+bool tbr_conn_swap_step(conn_stage *c);
+/* The stage stops: a swap under way ends, with the old build kept. */
+void tbr_conn_swap_abort(conn_stage *c);
+
 /* connector_sink.c */
+/* Pushes b (encoded, with a token) through the instance outside the inbox: postprocessor
+ * output at stop or at a swap. Logs what fails. */
+void tbr_conn_push_extra(conn_stage *c, tbr_msg *m, const char *what);
 /* Settles the batches push answered TB_EPENDING for, as their reports arrive. */
 void tbr_conn_settle_pending(conn_stage *c);
 /* Fails a message back to its sources, counting its events as errors. */

@@ -124,3 +124,12 @@ bool tbr_conn_drain_inbox(conn_stage *c) {
     }
     return true;
 }
+
+void tbr_conn_push_extra(conn_stage *c, tbr_msg *m, const char *what) {
+    if (!m || !m->batch.count || c->state != CONN_RUNNING || !c->inst) return;
+    m->batch.token = tbr_engine_next_token();
+    tbr_context_clear_error(c->inst->ctx);
+    int rc = c->vt->push(c->inst->state, &m->batch);
+    if (rc == TB_EPENDING) rc = TB_OK; /* nothing waits for this one's report */
+    if (rc) tbr_log(TB_LOG_WARN, c->base.name, "%s failed: %s", what, tbr_conn_last_error(c, rc));
+}

@@ -37,6 +37,7 @@ void tbr_conn_deliver_settled(conn_stage *c) {
         /* a failed or stopped instance is told nothing more: the tickets are only freed */
         if (cb && c->inst && c->state != CONN_FAILED && c->state != CONN_STOPPED) cb(c->inst->state, t->ids, t->count);
         c->pull_ready = true; /* a failed batch is replayed; an ack may end the source */
+        if (c->outstanding) c->outstanding--;
         tbr_ticket_free(t);
         t = next;
     }
@@ -109,6 +110,7 @@ void tbr_conn_route_source_batch(conn_stage *c, tb_batch *b) {
     }
     if (dropped) atomic_fetch_add_explicit(&c->base.m.dropped, dropped, memory_order_relaxed);
     if (nids) ticket = tbr_ticket_new(settle, c, ids, nids);
+    if (ticket) c->outstanding++;
     if (nids && !ticket) tbr_log(TB_LOG_ERROR, c->base.name, "out of memory tracking a batch: it will not be acknowledged");
     tbr_route routes[2] = {{tbr_stage_out(&c->base, "out"), ptrs, nout, NULL},
                            {tbr_stage_out(&c->base, "err"), ptrs ? ptrs + nerr : NULL, b->count - nerr, NULL}};
@@ -119,7 +121,7 @@ void tbr_conn_route_source_batch(conn_stage *c, tb_batch *b) {
 /* Pulls one batch and sends it on; returns whether another pull may yield at once. */
 bool tbr_conn_pull_once(conn_stage *c) {
     const tbr_engine_opts *o = tbr_engine_opts_of(c->base.engine);
-    tb_arena *a = tbr_arena_new(64 * 1024);
+    tb_arena *a = tbr_arena_new_batch(64 * 1024);
     tb_batch b = {0};
     if (!a) return false;
     b.arena = a;

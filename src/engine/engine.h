@@ -4,9 +4,15 @@
  * thread, and shuts down gracefully: on SIGINT or SIGTERM, on a plugin's request (the exit
  * connector), or when every source has ended and every event has been delivered.
  *
- * Ownership: the engine borrows the registry and the deployments (both must outlive it) and
- * owns its stages. Thread contract: every function here is for the control thread, except
- * tbr_engine_notify and tbr_engine_request_shutdown (any thread).
+ * Flows are deployed and undeployed as units (flow.h), before the run or while it runs (the
+ * admin interface's thread); a flow's stages start as soon as it is deployed into a running
+ * engine, and an undeploy drains that flow alone while the others run on.
+ *
+ * Ownership: the engine borrows the registry and the deployments given to tbr_engine_deploy
+ * (both must outlive it), owns those given to tbr_engine_deploy_owned, and owns its flows.
+ * Thread contract: tbr_engine_new, _run and _free are for the control thread; deploy,
+ * undeploy, the lock and the iteration for the control thread or one other (the admin
+ * thread); tbr_engine_notify, tbr_engine_request_shutdown and the metrics for any thread.
  */
 #ifndef TBR_ENGINE_ENGINE_H
 #define TBR_ENGINE_ENGINE_H
@@ -31,10 +37,23 @@ typedef struct tbr_engine_opts {
 tbr_engine *tbr_engine_new(tbr_registry *reg, const tbr_engine_opts *opts);
 void tbr_engine_free(tbr_engine *e);
 
-/* Builds the flows d deploys: instances created, configuration checked, links made; nothing
- * runs yet. Returns TB_OK, or an error with one line in err naming the file, place and
- * reason (the stages built so far stay and are freed with the engine). */
+/* Builds the flows d deploys: instances created, configuration checked, links made; they run
+ * from tbr_engine_run, or at once if the engine runs. Returns TB_OK, or an error with one
+ * line in err naming the file, place and reason (then nothing of d is deployed: a flow name
+ * deployed already is such an error). d is borrowed: it must outlive the engine. */
 int tbr_engine_deploy(tbr_engine *e, const tbr_deployment *d, char *err, size_t err_size);
+/* The same, but the engine takes d and src, freeing them when the last flow deployed from
+ * them is undeployed (or at once, on failure). */
+int tbr_engine_deploy_owned(tbr_engine *e, tbr_deployment *d, tbr_source *src, char *err, size_t err_size);
+
+/* Drains the flow called name (its sources stop, what is in flight reaches its sinks and is
+ * acknowledged, its windows close), stops and frees its stages. TB_OK; TB_ETIMEDOUT when the
+ * drain timed out (the flow is gone all the same, what was in flight failed back to its
+ * sources); TB_EINVAL for no such flow, or during shutdown. One line in err. */
+int tbr_engine_undeploy(tbr_engine *e, const char *name, char *err, size_t err_size);
+
+/* Whether a shutdown was asked for or is under way. */
+bool tbr_engine_shutting_down(tbr_engine *e);
 
 /* Starts every stage and runs until shutdown; returns the process exit code (0 after a
  * graceful stop, the exit connector's code, 1 when a drain timed out or nothing could run). */
@@ -56,16 +75,18 @@ void tbr_engine_stage_failed(tbr_engine *e);
 /* A runtime-unique id for a batch handed to a sink (tb_batch.token). Any thread. */
 uint64_t tbr_engine_next_token(void);
 
-/* Adds a stage built for a deployment; the engine owns it from now on (even on failure, when
- * it is freed). TB_OK or TB_ENOMEM. */
-int tbr_engine_add_stage(tbr_engine *e, struct tbr_stage *n);
-
 /* Builds the metrics of every stage into arena as an array of records (the
  * "temblor.metrics/1" shape, see the PDK header). TB_OK or TB_ENOMEM. Any thread. */
 int tbr_engine_metrics(tbr_engine *e, tb_arena *arena, tb_value *out);
 
-/* The stages, for metrics and tests: index < count. */
+/* The flows and stages, for metrics, status and reloads: index < count, under the lock
+ * (held briefly: never while waiting for a stage). */
+struct tbr_flow;
+void tbr_engine_lock(tbr_engine *e);
+void tbr_engine_unlock(tbr_engine *e);
 size_t tbr_engine_stage_count(const tbr_engine *e);
 struct tbr_stage *tbr_engine_stage_at(const tbr_engine *e, size_t i);
+size_t tbr_engine_flow_count(const tbr_engine *e);
+struct tbr_flow *tbr_engine_flow_at(const tbr_engine *e, size_t i);
 
 #endif

@@ -7,6 +7,7 @@
 
 #include "engine/connector.h"
 #include "engine/engine.h"
+#include "engine/flow.h"
 #include "engine/pipeline_stage.h"
 #include "value/arena.h"
 
@@ -192,19 +193,58 @@ static int watch_circuits(tbr_stage *watcher, tbr_stage *at, uint32_t depth) {
     return TB_OK;
 }
 
-static int deploy_one(tbr_engine *e, const tbr_deployment *d, const tbr_deploy_stmt *ds, char *err, size_t err_size) {
-    const tbr_flow_def *f = NULL;
-    for (uint32_t i = 0; i < d->nflows && !f; i++)
-        if (same(d->flows[i].name, d->flows[i].name_len, ds->flow, ds->flow_len)) f = &d->flows[i];
-    if (!f) return tbr_deploy_error_at(d, ds->span, err, err_size, "no flow named '%.*s'", (int)ds->flow_len, ds->flow);
-    flow_build b = {e, d, f, ds, tbr_arena_new(0), calloc(f->ncreates + 1, sizeof(built)), 0, err, err_size};
+static void stage_free(tbr_stage *n) {
+    n->ops->destroy(n);
+    tbr_stage_fini(n);
+    free(n);
+}
+
+void tbr_flow_free(tbr_flow *f) {
+    if (!f) return;
+    /* what is still queued (a drain that timed out) is failed while every stage it may
+     * settle a ticket with is still there */
+    for (uint32_t i = 0; i < f->nstages; i++) tbr_queue_drop_all(&f->stages[i]->inbox, TB_EIO);
+    for (uint32_t i = 0; i < f->nstages; i++) stage_free(f->stages[i]);
+    free(f->stages);
+    free(f->name);
+    free(f->file);
+    free(f);
+}
+
+/* Adds n to f (which owns it from now on, even on failure). */
+static int flow_add_stage(tbr_flow *f, tbr_stage *n) {
+    tbr_stage **grown = realloc(f->stages, (f->nstages + 1) * sizeof *grown);
+    if (!grown) {
+        stage_free(n);
+        return TB_ENOMEM;
+    }
+    grown[f->nstages++] = n;
+    f->stages = grown;
+    n->live = &f->live;
+    if (tbr_stage_is_connector(n) && tbr_connector_stage_has_source(n)) f->sources++;
+    return TB_OK;
+}
+
+static tbr_flow *build_one(tbr_engine *e, const tbr_deployment *d, const tbr_deploy_stmt *ds, char *err, size_t err_size) {
+    const tbr_flow_def *fd = NULL;
+    for (uint32_t i = 0; i < d->nflows && !fd; i++)
+        if (same(d->flows[i].name, d->flows[i].name_len, ds->flow, ds->flow_len)) fd = &d->flows[i];
+    if (!fd) {
+        tbr_deploy_error_at(d, ds->span, err, err_size, "no flow named '%.*s'", (int)ds->flow_len, ds->flow);
+        return NULL;
+    }
+    tbr_flow *flow = calloc(1, sizeof *flow);
+    flow_build b = {e, d, fd, ds, tbr_arena_new(0), calloc(fd->ncreates + 1, sizeof(built)), 0, err, err_size};
     int rc = TB_ENOMEM;
     tb_value empty = tb_object(), given, fargs;
-    if (!b.a || !b.stages) goto done;
+    if (!flow || !b.a || !b.stages || !(flow->name = strndup(ds->name, ds->name_len)) ||
+        !(flow->file = strdup(d->src->name)))
+        goto done;
+    atomic_init(&flow->live, 0);
     rc = tbr_with_eval(d, &ds->with, &empty, b.a, &given, err, err_size);
-    if (!rc) rc = tbr_args_resolve(d, &f->args, &given, ds->span, b.a, &fargs, err, err_size);
-    for (uint32_t i = 0; !rc && i < f->ncreates; i++) {
-        const tbr_create *c = &f->creates[i];
+    if (!rc) rc = tbr_args_resolve(d, &fd->args, &given, ds->span, b.a, &fargs, err, err_size);
+    for (uint32_t i = 0; !rc && i < fd->ncreates; i++) {
+        const tbr_create *c = &fd->creates[i];
         char name[256];
         snprintf(name, sizeof name, "%.*s::%.*s", (int)ds->name_len, ds->name, (int)c->name_len, c->name);
         tb_value cargs;
@@ -215,31 +255,59 @@ static int deploy_one(tbr_engine *e, const tbr_deployment *d, const tbr_deploy_s
             rc = TB_EINVAL;
             break;
         }
-        rc = tbr_engine_add_stage(e, n);
+        rc = flow_add_stage(flow, n);
         if (rc) break;
         b.stages[b.nstages++] = (built){c, n};
     }
-    for (uint32_t i = 0; !rc && i < f->nconnects; i++) rc = wire(&b, &f->connects[i]);
+    for (uint32_t i = 0; !rc && i < fd->nconnects; i++) rc = wire(&b, &fd->connects[i]);
     for (uint32_t i = 0; !rc && i < b.nstages; i++)
         if (tbr_stage_is_connector(b.stages[i].stage)) tbr_connector_stage_seal(b.stages[i].stage);
     for (uint32_t i = 0; !rc && i < b.nstages; i++)
         if (!tbr_stage_is_connector(b.stages[i].stage) || tbr_connector_stage_has_source(b.stages[i].stage))
             rc = watch_circuits(b.stages[i].stage, b.stages[i].stage, 0);
+    if (!rc) {
+        /* sealing may have switched source halves off */
+        flow->sources = 0;
+        for (uint32_t i = 0; i < flow->nstages; i++)
+            if (tbr_stage_is_connector(flow->stages[i]) && tbr_connector_stage_has_source(flow->stages[i])) flow->sources++;
+    }
 done:
     if (rc == TB_ENOMEM) snprintf(err, err_size, "out of memory deploying flow %.*s", (int)ds->name_len, ds->name);
     free(b.stages);
     tbr_arena_free(b.a);
-    return rc;
+    if (rc) {
+        tbr_flow_free(flow);
+        return NULL;
+    }
+    return flow;
 }
 
-int tbr_engine_deploy(tbr_engine *e, const tbr_deployment *d, char *err, size_t err_size) {
+int tbr_flows_build(tbr_engine *e, const tbr_deployment *d, tbr_flow ***out, uint32_t *nout, char *err, size_t err_size) {
+    *out = NULL;
+    *nout = 0;
     if (!d->ndeploys) {
         snprintf(err, err_size, "%s: nothing to run: the file deploys no flow (add `deploy flow NAME;`)", d->src->name);
         return TB_EINVAL;
     }
-    for (uint32_t i = 0; i < d->ndeploys; i++) {
-        int rc = deploy_one(e, d, &d->deploys[i], err, err_size);
-        if (rc) return rc;
+    tbr_flow **flows = calloc(d->ndeploys, sizeof *flows);
+    if (!flows) {
+        snprintf(err, err_size, "out of memory deploying %s", d->src->name);
+        return TB_ENOMEM;
     }
+    for (uint32_t i = 0; i < d->ndeploys; i++) {
+        const tbr_deploy_stmt *ds = &d->deploys[i];
+        for (uint32_t k = 0; k < i; k++)
+            if (same(ds->name, ds->name_len, d->deploys[k].name, d->deploys[k].name_len)) {
+                tbr_deploy_error_at(d, ds->span, err, err_size, "flow '%.*s' is deployed twice", (int)ds->name_len, ds->name);
+                goto fail;
+            }
+        if (!(flows[i] = build_one(e, d, ds, err, err_size))) goto fail;
+    }
+    *out = flows;
+    *nout = d->ndeploys;
     return TB_OK;
+fail:
+    for (uint32_t i = 0; i < d->ndeploys; i++) tbr_flow_free(flows[i]);
+    free(flows);
+    return TB_EINVAL;
 }

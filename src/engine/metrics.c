@@ -36,7 +36,7 @@ static tb_value *record(tb_arena *a, tb_value *out, const char *measurement, uin
     return r;
 }
 
-int tbr_engine_metrics(tbr_engine *e, tb_arena *a, tb_value *out) {
+static int build(tbr_engine *e, tb_arena *a, tb_value *out) {
     uint64_t now = tbr_realtime_ns();
     *out = tb_array();
     for (size_t i = 0; i < tbr_engine_stage_count(e); i++) {
@@ -66,4 +66,12 @@ int tbr_engine_metrics(tbr_engine *e, tb_arena *a, tb_value *out) {
         }
     }
     return TB_OK;
+}
+
+int tbr_engine_metrics(tbr_engine *e, tb_arena *a, tb_value *out) {
+    /* the stage list changes when flows are deployed and undeployed */
+    tbr_engine_lock(e);
+    int rc = build(e, a, out);
+    tbr_engine_unlock(e);
+    return rc;
 }

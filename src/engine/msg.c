@@ -16,7 +16,7 @@ _Atomic(tbr_msgs_idle_fn) tbr_msgs_idle_hook;
 
 tbr_msg *tbr_msg_new(tb_arena *arena, uint32_t capacity) {
     tbr_msg *m = calloc(1, sizeof *m);
-    if (!arena) arena = tbr_arena_new(MSG_ARENA_CHUNK);
+    if (!arena) arena = tbr_arena_new_batch(MSG_ARENA_CHUNK);
     if (!m || !arena) goto fail;
     m->batch.arena = arena;
     if (capacity) {
@@ -50,6 +50,7 @@ tb_arena *tbr_msg_release_arena(tbr_msg *m, int status) {
     tb_arena *a = m->batch.arena;
     tbr_ticket_release(m->ticket, status);
     tbr_ticket_release(m->cf, status);
+    if (m->live) atomic_fetch_sub_explicit(m->live, 1, memory_order_acq_rel);
     free(m);
     if (atomic_fetch_sub_explicit(&tbr_msgs_in_flight, 1, memory_order_acq_rel) == 1) {
         tbr_msgs_idle_fn idle = atomic_load_explicit(&tbr_msgs_idle_hook, memory_order_relaxed);

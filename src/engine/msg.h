@@ -24,6 +24,7 @@ typedef struct tbr_msg {
     uint32_t reserved;
     struct tbr_ticket *ticket; /* NULL when nobody waits for its delivery */
     struct tbr_ticket *cf;     /* a pipeline's operators wait for its delivery too; or NULL */
+    _Atomic int64_t *live;     /* its flow's count of messages alive, decremented at free */
 } tbr_msg;
 
 /* Messages alive in the whole runtime: shutdown waits for this to reach zero. Any thread. */

@@ -141,7 +141,7 @@ static void run_batch(pipe_stage *p, tbr_msg *m) {
 }
 
 static void tick(pipe_stage *p, uint64_t now) {
-    tb_arena *arena = tbr_arena_new(0);
+    tb_arena *arena = tbr_arena_new_batch(0);
     if (!arena) return;
     p->out.count = 0;
     if (tbr_pipeline_tick(p->pl, now, arena, &p->out) != TB_OK) tbr_log(TB_LOG_ERROR, p->base.name, "tick failed");
@@ -279,4 +279,8 @@ fail:
     tbr_stage_fini(&p->base);
     free(p);
     return NULL;
+}
+
+const char *tbr_pipeline_stage_operator_using(const tbr_stage *n, const tbr_plugin *p) {
+    return tbr_pipeline_operator_using(((const pipe_stage *)n)->pl, p);
 }

@@ -22,6 +22,10 @@ tbr_stage *tbr_pipeline_stage_new(struct tbr_engine *e, const char *name, const 
 int tbr_pipeline_stage_watch_circuit(tbr_stage *pipeline, tbr_stage *sink);
 
 /* The input or output port of a pipeline stage called name: its index, or -1. */
+/* The name of an operator of the pipeline that plugin p provides, or NULL. Any thread (the
+ * operators are fixed once the pipeline is built). */
+const char *tbr_pipeline_stage_operator_using(const tbr_stage *n, const tbr_plugin *p);
+
 int tbr_pipeline_stage_in_port(const tbr_stage *n, const char *name);
 
 #endif

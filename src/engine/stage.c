@@ -3,12 +3,14 @@
 #define _GNU_SOURCE
 #include "engine/stage.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
 #include "engine/engine.h"
+#include "engine/swap.h"
 #include "engine/ticket.h"
 #include "value/arena.h"
 #include "value/json.h"
@@ -72,7 +74,10 @@ void *tbr_stage_main(void *arg) {
             while (n->phase_now < want) n->ops->enter_phase(n, ++n->phase_now);
             atomic_store(&n->phase_done, n->phase_now);
             tbr_engine_notify(n->engine);
-            if (n->phase_now == TBR_PHASE_STOP) break;
+            if (n->phase_now == TBR_PHASE_STOP) {
+                tbr_stage_abandon_swap(n);
+                break;
+            }
         }
         bool more = n->ops->step(n);
         int ran = tbr_loop_run_once(n->loop, more ? 0 : -1);
@@ -125,6 +130,7 @@ int tbr_stage_route(tbr_stage *n, tb_arena *arena, tbr_ticket *ticket, const tbr
             arena_given = true;
             for (uint32_t i = 0; i < rt->count && rc == TB_OK; i++) rc = tbr_msg_add(m, rt->events[i], deep);
             m->port = rt->port->links[l].port;
+            if ((m->live = n->live)) atomic_fetch_add_explicit(m->live, 1, memory_order_relaxed);
             m->ticket = tbr_ticket_ref(ticket);
             m->cf = tbr_ticket_ref(rt->cf);
             if (nsends == cap) {
@@ -159,4 +165,27 @@ int tbr_stage_route(tbr_stage *n, tb_arena *arena, tbr_ticket *ticket, const tbr
         tbr_log(TB_LOG_ERROR, n->name, "out of memory routing a batch: it is failed back to its source");
     }
     return rc;
+}
+
+void tbr_stage_request_swap(tbr_stage *n, tbr_swap *sw) {
+    atomic_store(&sw->status, TBR_SWAP_PENDING);
+    atomic_store(&n->swap, sw);
+    tbr_loop_wake(n->loop);
+}
+
+void tbr_swap_settle(tbr_stage *n, tbr_swap *sw, int status, const char *fmt, ...) {
+    if (status != TB_OK && fmt) {
+        int used = snprintf(sw->why, sizeof sw->why, "%s: ", n->name);
+        va_list ap;
+        va_start(ap, fmt);
+        if (used > 0 && (size_t)used < sizeof sw->why) vsnprintf(sw->why + used, sizeof sw->why - (size_t)used, fmt, ap);
+        va_end(ap);
+    }
+    atomic_store_explicit(&sw->status, status, memory_order_release);
+    tbr_engine_notify(n->engine);
+}
+
+void tbr_stage_abandon_swap(tbr_stage *n) {
+    tbr_swap *sw = atomic_exchange(&n->swap, NULL);
+    if (sw) tbr_swap_settle(n, sw, TB_ECLOSED, "the stage stopped before it could move to the new build");
 }

@@ -77,6 +77,8 @@ typedef struct tbr_stage {
     pthread_t thread;
     bool started;
     const char *kind;         /* "connector" or "pipeline", for metrics */
+    _Atomic int64_t *live;    /* its flow's count of messages alive (NULL: none) */
+    _Atomic(struct tbr_swap *) swap; /* a plugin swap asked of this stage, not yet taken up */
     int phase_now;            /* the stage thread's own copy */
     _Atomic int phase;        /* asked for by the engine */
     _Atomic int phase_done;   /* the last phase this stage completed (-1: none) */

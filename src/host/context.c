@@ -40,8 +40,41 @@ tb_context *tbr_context_new_instance(const tbr_component *c, const char *label,
     return context_new(c->plugin, c, full, config, loop);
 }
 
+/* Ids are tagged in their top bit (never set by the loop, whose ids are generation << 32 |
+ * slot with small generations) with whether they name a timer. */
+#define TIMER_TAG (1ull << 63)
+
+void tbr_context_track(tb_context *ctx, uint64_t id, bool is_timer) {
+    /* compact first: most ids are stale (one-shot timers that fired, stopped watches) */
+    if (ctx->nhandles == ctx->handle_cap && ctx->loop) {
+        uint32_t kept = 0;
+        for (uint32_t i = 0; i < ctx->nhandles; i++) {
+            uint64_t h = ctx->handles[i];
+            bool live = (h & TIMER_TAG) ? tbr_loop_timer_active(ctx->loop, h & ~TIMER_TAG)
+                                        : tbr_loop_watch_active(ctx->loop, h);
+            if (live) ctx->handles[kept++] = h;
+        }
+        ctx->nhandles = kept;
+    }
+    if (ctx->nhandles == ctx->handle_cap) {
+        uint32_t ncap = ctx->handle_cap ? ctx->handle_cap * 2 : 8;
+        uint64_t *n = realloc(ctx->handles, ncap * sizeof *n);
+        if (!n) return; /* untracked: only the clean-up at free misses it */
+        ctx->handles = n;
+        ctx->handle_cap = ncap;
+    }
+    ctx->handles[ctx->nhandles++] = id | (is_timer ? TIMER_TAG : 0);
+}
+
 void tbr_context_free(tb_context *ctx) {
     if (!ctx) return;
+    /* what the instance left running would call into freed state (or an unmapped library) */
+    for (uint32_t i = 0; ctx->loop && i < ctx->nhandles; i++) {
+        uint64_t h = ctx->handles[i];
+        if (h & TIMER_TAG) tbr_loop_timer_stop(ctx->loop, h & ~TIMER_TAG);
+        else tbr_loop_unwatch(ctx->loop, h);
+    }
+    free(ctx->handles);
     for (uint32_t i = 0; i < ctx->metric_count; i++) free(ctx->metrics[i]);
     free(ctx->deliveries);
     pthread_mutex_destroy(&ctx->lock);

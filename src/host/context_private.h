@@ -26,7 +26,15 @@ struct tb_context {
     _Atomic bool circuit_open;
     tbr_delivery *deliveries;
     size_t delivery_count, delivery_cap;
+
+    /* fd watches and timers the instance started on its loop (stale ids included: stopping
+     * one is harmless), removed when the context is freed; the context's thread only */
+    uint64_t *handles;
+    uint32_t nhandles, handle_cap;
 };
+
+/* Records a watch (is_timer false) or timer id of ctx, to be removed with it. */
+void tbr_context_track(tb_context *ctx, uint64_t id, bool is_timer);
 
 /* The host API functions, defined across src/host/ and gathered in host_api.c. */
 const tb_value *TB_CALL tbr_host_config(tb_context *ctx);

@@ -19,7 +19,9 @@ static bool TB_CALL host_log_enabled(tb_context *ctx, uint32_t level) {
 static int TB_CALL host_fd_watch(tb_context *ctx, int fd, uint32_t events, tb_fd_fn cb,
                                  void *user, uint64_t *out_id) {
     if (!ctx->loop) return TB_ENOTSUP;
-    return tbr_loop_watch(ctx->loop, fd, events, cb, user, out_id);
+    int rc = tbr_loop_watch(ctx->loop, fd, events, cb, user, out_id);
+    if (rc == TB_OK) tbr_context_track(ctx, *out_id, false);
+    return rc;
 }
 
 static int TB_CALL host_fd_modify(tb_context *ctx, uint64_t id, uint32_t events) {
@@ -34,7 +36,9 @@ static void TB_CALL host_fd_unwatch(tb_context *ctx, uint64_t id) {
 static int TB_CALL host_timer_start(tb_context *ctx, uint64_t delay_ns, uint64_t interval_ns,
                                     tb_timer_fn cb, void *user, uint64_t *out_id) {
     if (!ctx->loop) return TB_ENOTSUP;
-    return tbr_loop_timer_start(ctx->loop, delay_ns, interval_ns, cb, user, out_id);
+    int rc = tbr_loop_timer_start(ctx->loop, delay_ns, interval_ns, cb, user, out_id);
+    if (rc == TB_OK) tbr_context_track(ctx, *out_id, true);
+    return rc;
 }
 
 static void TB_CALL host_timer_stop(tb_context *ctx, uint64_t id) {

@@ -211,6 +211,13 @@ void tbr_loop_timer_stop(tbr_loop *loop, uint64_t id) {
     t->gen++; /* its heap entry is now stale */
 }
 
+bool tbr_loop_watch_active(tbr_loop *loop, uint64_t id) { return find_watch(loop, id) != NULL; }
+
+bool tbr_loop_timer_active(tbr_loop *loop, uint64_t id) {
+    uint32_t slot = (uint32_t)id, gen = (uint32_t)(id >> 32);
+    return slot < loop->timer_cap && loop->timers[slot].active && loop->timers[slot].gen == gen;
+}
+
 void tbr_loop_wake(tbr_loop *loop) {
     uint64_t one = 1;
     ssize_t n = write(loop->wakefd, &one, sizeof one);

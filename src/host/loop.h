@@ -11,6 +11,7 @@
 #ifndef TBR_HOST_LOOP_H
 #define TBR_HOST_LOOP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <temblor/temblor.h>
 
@@ -30,6 +31,10 @@ void tbr_loop_unwatch(tbr_loop *loop, uint64_t id);
 int tbr_loop_timer_start(tbr_loop *loop, uint64_t delay_ns, uint64_t interval_ns,
                          tb_timer_fn cb, void *user, uint64_t *out_id);
 void tbr_loop_timer_stop(tbr_loop *loop, uint64_t id);
+
+/* Whether a watch or timer id is still live (not unwatched, stopped or fired once). */
+bool tbr_loop_watch_active(tbr_loop *loop, uint64_t id);
+bool tbr_loop_timer_active(tbr_loop *loop, uint64_t id);
 
 /* Makes a blocked or the next tbr_loop_run_once return promptly. Any thread. */
 void tbr_loop_wake(tbr_loop *loop);

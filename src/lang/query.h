@@ -145,6 +145,10 @@ int tbr_pipeline_push(tbr_pipeline *pl, const char *port, const tb_event *ev, tb
 
 /* Whether an operator of the pipeline wants contraflow (a qos:: operator). */
 bool tbr_pipeline_wants_contraflow(const tbr_pipeline *pl);
+
+/* The name of an operator of the pipeline that plugin p provides, or NULL. */
+struct tbr_plugin;
+const char *tbr_pipeline_operator_using(const tbr_pipeline *pl, const struct tbr_plugin *p);
 /* Tells every operator that wants it what became of events the pipeline passed on. */
 void tbr_pipeline_contraflow(tbr_pipeline *pl, const tb_contraflow *cf);
 

@@ -738,6 +738,12 @@ int tbr_pipeline_push(tbr_pipeline *pl, const char *port, const tb_event *ev, tb
     return TB_EINVAL;
 }
 
+const char *tbr_pipeline_operator_using(const tbr_pipeline *pl, const struct tbr_plugin *p) {
+    for (uint32_t i = 0; i < pl->q->nnodes; i++)
+        if (pl->nodes[i].op && pl->nodes[i].op->component->plugin == p) return pl->nodes[i].op->component->desc.name;
+    return NULL;
+}
+
 bool tbr_pipeline_wants_contraflow(const tbr_pipeline *pl) {
     for (uint32_t i = 0; i < pl->q->nnodes; i++)
         if (pl->nodes[i].op && pl->nodes[i].op->component->vt.op.contraflow) return true;

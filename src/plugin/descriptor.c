@@ -88,6 +88,7 @@ static bool valid_component_name(const char *s) {
 /* The smallest vtable a plugin of ABI minor `minor` can have for kind. */
 static size_t vtable_min_size(uint32_t kind, uint16_t minor) {
     if (kind == TB_KIND_OPERATOR && minor == 0) return offsetof(tb_operator_vtable, contraflow);
+    if (kind == TB_KIND_CONNECTOR && minor < 2) return offsetof(tb_connector_vtable, save);
     switch (kind) {
     case TB_KIND_CONNECTOR: return sizeof(tb_connector_vtable);
     case TB_KIND_CODEC: return sizeof(tb_codec_vtable);
@@ -319,6 +320,7 @@ int tbr_plugin_from_descriptor(const tb_plugin_descriptor *d, const char *path,
 
     tbr_plugin *p = calloc(1, sizeof *p);
     if (!p) return TB_ENOMEM;
+    p->copy_fd = -1;
     int rc = TB_ENOMEM;
     p->path = strdup(path);
     p->arena = tbr_arena_new(4096);
@@ -375,6 +377,12 @@ fail:
     if (rc == TB_ENOMEM && err && n) snprintf(err, n, "out of memory");
     tbr_plugin_free(p);
     return rc;
+}
+
+const tbr_component *tbr_plugin_component(const tbr_plugin *p, uint32_t kind, const char *name) {
+    for (uint32_t i = 0; i < p->component_count; i++)
+        if (p->components[i].desc.kind == kind && strcmp(p->components[i].desc.name, name) == 0) return &p->components[i];
+    return NULL;
 }
 
 void tbr_plugin_free(tbr_plugin *p) {

@@ -1,5 +1,6 @@
 /* loader.c - dlopen, the ELF sanity check and the entry symbol; the descriptor itself is
  * checked in descriptor.c. */
+#define _GNU_SOURCE
 #include "plugin/loader.h"
 
 #include <dlfcn.h>
@@ -8,6 +9,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -43,10 +45,11 @@ static void prefix_error(char *err, size_t n, const char *path, const char *msg)
     if (err && n) snprintf(err, n, "%s: %s", path, msg);
 }
 
-int tbr_plugin_open(const char *path, tbr_plugin **out, char *err, size_t n) {
+/* Opens the library at open_path; messages and the plugin name display_path. */
+static int open_as(const char *open_path, const char *path, tbr_plugin **out, char *err, size_t n) {
     char why[512];
     *out = NULL;
-    const char *bad = not_a_library(path, why, sizeof why);
+    const char *bad = not_a_library(open_path, why, sizeof why);
     if (bad) {
         char msg[600];
         snprintf(msg, sizeof msg, "not a loadable library: %s", bad);
@@ -56,7 +59,7 @@ int tbr_plugin_open(const char *path, tbr_plugin **out, char *err, size_t n) {
     /* RTLD_NOW: an unresolved symbol refuses the library here, not at the first call;
      * RTLD_LOCAL: one plugin's symbols never satisfy another's. */
     dlerror();
-    void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    void *handle = dlopen(open_path, RTLD_NOW | RTLD_LOCAL);
     if (!handle) {
         const char *dl = dlerror();
         snprintf(why, sizeof why, "cannot load: %s", dl ? dl : "unknown dlopen error");
@@ -92,6 +95,72 @@ int tbr_plugin_open(const char *path, tbr_plugin **out, char *err, size_t n) {
     return TB_OK;
 }
 
+int tbr_plugin_open(const char *path, tbr_plugin **out, char *err, size_t n) { return open_as(path, path, out, err, n); }
+
+/* Copies the file at path into a new memfd; its fd, or -1 with the reason in why. */
+static int copy_to_memfd(const char *path, char *why, size_t n) {
+    int src = open(path, O_RDONLY | O_CLOEXEC);
+    if (src < 0) {
+        snprintf(why, n, "%s", strerror(errno));
+        return -1;
+    }
+    const char *base = strrchr(path, '/');
+    int fd = memfd_create(base ? base + 1 : path, MFD_CLOEXEC);
+    if (fd < 0) {
+        snprintf(why, n, "cannot make a private copy: %s", strerror(errno));
+        close(src);
+        return -1;
+    }
+    char buf[64 * 1024];
+    for (;;) {
+        ssize_t got = read(src, buf, sizeof buf);
+        if (got == 0) break;
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) {
+            snprintf(why, n, "reading: %s", strerror(errno));
+            goto fail;
+        }
+        for (ssize_t off = 0; off < got;) {
+            ssize_t put = write(fd, buf + off, (size_t)(got - off));
+            if (put < 0 && errno == EINTR) continue;
+            if (put < 0) {
+                snprintf(why, n, "cannot make a private copy: %s", strerror(errno));
+                goto fail;
+            }
+            off += put;
+        }
+    }
+    close(src);
+    return fd;
+fail:
+    close(src);
+    close(fd);
+    return -1;
+}
+
+int tbr_plugin_open_copy(const char *path, tbr_plugin **out, char *err, size_t n) {
+    char why[512];
+    *out = NULL;
+    int fd = copy_to_memfd(path, why, sizeof why);
+    if (fd < 0) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "not a loadable library: %s", why);
+        prefix_error(err, n, path, msg);
+        return TB_EINVAL;
+    }
+    /* the fd stays open while the library is mapped: its /proc name is then unique among
+     * the libraries mapped, and the dynamic linker never hands back another copy's mapping */
+    char fd_path[64];
+    snprintf(fd_path, sizeof fd_path, "/proc/self/fd/%d", fd);
+    int rc = open_as(fd_path, path, out, err, n);
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    (*out)->copy_fd = fd;
+    return TB_OK;
+}
+
 int tbr_plugin_open_static(tb_plugin_entry_fn entry, tbr_plugin **out, char *err, size_t n) {
     char why[512];
     const tb_plugin_descriptor *d = entry();
@@ -109,6 +178,9 @@ void tbr_plugin_close(tbr_plugin *p) {
     if (!p) return;
     void *handle = p->handle;
     bool unload = (p->desc.flags & TB_PLUGIN_UNLOAD_SAFE) != 0;
+    int fd = p->copy_fd;
     tbr_plugin_free(p);
     if (handle && unload) dlclose(handle);
+    /* a copy that stays mapped keeps its fd: its name must stay unique */
+    if (fd >= 0 && (!handle || unload)) close(fd);
 }

@@ -16,6 +16,12 @@
  * refusal returns a negative status and writes one line "PATH: what is wrong" into err. */
 int tbr_plugin_open(const char *path, tbr_plugin **out, char *err, size_t err_size);
 
+/* Loads a private copy of the library at path: its bytes are copied into a memfd that is
+ * opened in its place, so the dynamic linker maps it afresh even when a library of that path
+ * (the build being replaced, or one kept mapped after an unload) is mapped already. Messages
+ * and the plugin's path name path. As tbr_plugin_open otherwise. */
+int tbr_plugin_open_copy(const char *path, tbr_plugin **out, char *err, size_t err_size);
+
 /* Builds a plugin from an entry function linked into the binary (a static plugin). */
 int tbr_plugin_open_static(tb_plugin_entry_fn entry, tbr_plugin **out, char *err,
                            size_t err_size);

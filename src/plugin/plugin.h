@@ -34,9 +34,21 @@ typedef struct tbr_component {
     struct tbr_plugin *plugin;
 } tbr_component;
 
+/* Where a plugin is in its life (under the registry lock). */
+typedef enum tbr_plugin_status {
+    TBR_PLUGIN_ACTIVE,     /* found by name: new instances come from it */
+    TBR_PLUGIN_RETIRING,   /* replaced or being unloaded: its instances are moving or draining */
+    TBR_PLUGIN_RETIRED     /* no instance left, deinit ran; kept mapped (not unload-safe, or
+                              events it touched still in flight) */
+} tbr_plugin_status;
+
 typedef struct tbr_plugin {
     char *path;            /* the library file, or "(static)" */
     void *handle;          /* dlopen handle; NULL for a statically linked plugin */
+    int copy_fd;           /* a private copy's memfd (opened through /proc/self/fd), or -1 */
+    tbr_plugin_status status;
+    uint32_t retired_generation; /* batch arenas of this generation or earlier may hold its
+                                    values (see tbr_arena_retire_generation) */
     tb_plugin_descriptor desc;   /* full-size copy */
     tbr_component *components;
     uint32_t component_count;
@@ -72,6 +84,9 @@ int tbr_plugin_from_descriptor(const tb_plugin_descriptor *d, const char *path,
 
 /* Frees a plugin's copies (not its library handle, which the caller closes). */
 void tbr_plugin_free(tbr_plugin *p);
+
+/* The component of p of kind called name, or NULL. */
+const tbr_component *tbr_plugin_component(const tbr_plugin *p, uint32_t kind, const char *name);
 
 /* The kinds the plugin provides, as a bit set of (1u << TB_KIND_*). */
 uint32_t tbr_plugin_kinds(const tbr_plugin *p);

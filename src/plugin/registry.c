@@ -72,10 +72,13 @@ static void record_refusal(tbr_registry *reg, const char *path, const char *reas
     }
 }
 
-/* Why p cannot join the registry, or NULL. Under the lock. */
-static const char *conflict(tbr_registry *reg, const tbr_plugin *p, char *why, size_t n) {
+/* Why p cannot join the registry (beside the active plugins other than replacing), or NULL.
+ * Under the lock. */
+static const char *conflict(tbr_registry *reg, const tbr_plugin *p, const tbr_plugin *replacing, char *why,
+                            size_t n) {
     for (size_t i = 0; i < reg->count; i++) {
         const tbr_plugin *q = reg->plugins[i];
+        if (q == replacing || q->status != TBR_PLUGIN_ACTIVE) continue;
         if (strcmp(q->desc.name, p->desc.name) == 0) {
             snprintf(why, n, "%s: duplicate plugin name '%s': already loaded from %s; keeping that one",
                      p->path, p->desc.name, q->path);
@@ -96,12 +99,12 @@ static const char *conflict(tbr_registry *reg, const tbr_plugin *p, char *why, s
     return NULL;
 }
 
-/* Takes ownership of p: adds it, or refuses and closes it. */
-static int admit(tbr_registry *reg, tbr_plugin *p, tbr_plugin **out, char *err, size_t n) {
+/* Takes ownership of p: adds it (old, if any, becomes RETIRING), or refuses and closes it. */
+static int admit(tbr_registry *reg, tbr_plugin *p, tbr_plugin *old, tbr_plugin **out, char *err, size_t n) {
     char why[1024];
     int rc = TB_OK;
     pthread_mutex_lock(&reg->lock);
-    const char *bad = conflict(reg, p, why, sizeof why);
+    const char *bad = conflict(reg, p, old, why, sizeof why);
     if (!bad && reg->count == reg->cap) {
         size_t ncap = reg->cap ? reg->cap * 2 : 16;
         tbr_plugin **np = realloc(reg->plugins, ncap * sizeof *np);
@@ -119,6 +122,7 @@ static int admit(tbr_registry *reg, tbr_plugin *p, tbr_plugin **out, char *err, 
         rc = TB_EINVAL;
     } else {
         reg->plugins[reg->count++] = p;
+        if (old) old->status = TBR_PLUGIN_RETIRING;
         tbr_log(TB_LOG_DEBUG, NULL, "loaded plugin '%s' %s from %s", p->desc.name,
                 p->desc.version, p->path);
     }
@@ -141,7 +145,7 @@ int tbr_registry_add_static(tbr_registry *reg, tb_plugin_entry_fn entry) {
         pthread_mutex_unlock(&reg->lock);
         return rc;
     }
-    return admit(reg, p, NULL, NULL, 0);
+    return admit(reg, p, NULL, NULL, NULL, 0);
 }
 
 int tbr_registry_load_file(tbr_registry *reg, const char *path, tbr_plugin **out, char *err,
@@ -159,7 +163,64 @@ int tbr_registry_load_file(tbr_registry *reg, const char *path, tbr_plugin **out
         if (err && n) snprintf(err, n, "%s", why);
         return rc;
     }
-    return admit(reg, p, out, err, n);
+    return admit(reg, p, NULL, out, err, n);
+}
+
+int tbr_registry_load_copy(tbr_registry *reg, const char *path, tbr_plugin **out, char *err, size_t n) {
+    char why[1024];
+    tbr_plugin *p;
+    if (out) *out = NULL;
+    int rc = tbr_plugin_open_copy(path, &p, why, sizeof why);
+    if (rc) {
+        pthread_mutex_lock(&reg->lock);
+        record_refusal(reg, path, why);
+        pthread_mutex_unlock(&reg->lock);
+        if (err && n) snprintf(err, n, "%s", why);
+        return rc;
+    }
+    return admit(reg, p, NULL, out, err, n);
+}
+
+int tbr_registry_admit_replacement(tbr_registry *reg, tbr_plugin *p, tbr_plugin *old, char *err, size_t n) {
+    if (strcmp(p->desc.name, old->desc.name) != 0) {
+        snprintf(err, n, "%s: provides plugin '%s', not '%s'", p->path, p->desc.name, old->desc.name);
+        tbr_plugin_close(p);
+        return TB_EINVAL;
+    }
+    return admit(reg, p, old, NULL, err, n);
+}
+
+void tbr_registry_set_status(tbr_registry *reg, tbr_plugin *p, tbr_plugin_status status) {
+    pthread_mutex_lock(&reg->lock);
+    p->status = status;
+    pthread_mutex_unlock(&reg->lock);
+}
+
+tbr_plugin_status tbr_registry_status(tbr_registry *reg, const tbr_plugin *p) {
+    pthread_mutex_lock(&reg->lock);
+    tbr_plugin_status s = p->status;
+    pthread_mutex_unlock(&reg->lock);
+    return s;
+}
+
+unsigned tbr_plugin_refs(tbr_registry *reg, const tbr_plugin *p) {
+    pthread_mutex_lock(&reg->lock);
+    unsigned refs = p->refs;
+    pthread_mutex_unlock(&reg->lock);
+    return refs;
+}
+
+void tbr_registry_remove(tbr_registry *reg, tbr_plugin *p) {
+    pthread_mutex_lock(&reg->lock);
+    for (size_t i = 0; i < reg->count; i++)
+        if (reg->plugins[i] == p) {
+            memmove(&reg->plugins[i], &reg->plugins[i + 1], (reg->count - i - 1) * sizeof *reg->plugins);
+            reg->count--;
+            break;
+        }
+    pthread_mutex_unlock(&reg->lock);
+    tbr_context_free(p->ctx);
+    tbr_plugin_close(p);
 }
 
 static int by_name(const void *a, const void *b) {
@@ -228,6 +289,7 @@ const tbr_component *tbr_registry_find(tbr_registry *reg, uint32_t kind, const c
     pthread_mutex_lock(&reg->lock);
     for (size_t i = 0; i < reg->count && !found; i++) {
         tbr_plugin *p = reg->plugins[i];
+        if (p->status != TBR_PLUGIN_ACTIVE) continue;
         for (uint32_t c = 0; c < p->component_count; c++) {
             if (p->components[c].desc.kind == kind && strcmp(p->components[c].desc.name, name) == 0) {
                 found = &p->components[c];
@@ -243,7 +305,8 @@ tbr_plugin *tbr_registry_find_plugin(tbr_registry *reg, const char *name) {
     tbr_plugin *found = NULL;
     pthread_mutex_lock(&reg->lock);
     for (size_t i = 0; i < reg->count && !found; i++)
-        if (strcmp(reg->plugins[i]->desc.name, name) == 0) found = reg->plugins[i];
+        if (reg->plugins[i]->status == TBR_PLUGIN_ACTIVE && strcmp(reg->plugins[i]->desc.name, name) == 0)
+            found = reg->plugins[i];
     pthread_mutex_unlock(&reg->lock);
     return found;
 }

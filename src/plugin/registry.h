@@ -6,9 +6,13 @@
  * plugins). The first plugin of a name wins; a later one of the same name, or one providing
  * a component another plugin already provides, is refused with a message naming both.
  *
+ * A plugin is ACTIVE (found by name), RETIRING (replaced by a new build or being unloaded:
+ * its instances move over or drain) or RETIRED (no instance left, kept mapped). Lookups by
+ * name see only active plugins; iteration sees all.
+ *
  * Thread contract: every function may be called from any thread (one mutex guards the
  * registry). Ownership: the registry owns its plugins; pointers it returns stay valid until
- * tbr_registry_free.
+ * tbr_registry_remove or tbr_registry_free.
  */
 #ifndef TBR_PLUGIN_REGISTRY_H
 #define TBR_PLUGIN_REGISTRY_H
@@ -43,6 +47,28 @@ int tbr_registry_add_static(tbr_registry *reg, tb_plugin_entry_fn entry);
 int tbr_registry_load_file(tbr_registry *reg, const char *path, tbr_plugin **out, char *err,
                            size_t err_size);
 
+/* Loads a private copy of the library at path (see tbr_plugin_open_copy) and admits it, as
+ * tbr_registry_load_file. For libraries loaded while the runtime runs. */
+int tbr_registry_load_copy(tbr_registry *reg, const char *path, tbr_plugin **out, char *err,
+                           size_t err_size);
+
+/* Admits p, a plugin opened by the caller (tbr_plugin_open_copy), in place of old (active,
+ * same name): old becomes RETIRING, and p may provide the components old provides. On
+ * refusal p is closed. TB_OK, or TB_EINVAL with one line in err. */
+int tbr_registry_admit_replacement(tbr_registry *reg, tbr_plugin *p, tbr_plugin *old, char *err,
+                                   size_t err_size);
+
+/* Sets p's status (see above). */
+void tbr_registry_set_status(tbr_registry *reg, tbr_plugin *p, tbr_plugin_status status);
+tbr_plugin_status tbr_registry_status(tbr_registry *reg, const tbr_plugin *p);
+
+/* Takes p out of the registry and closes it (unmapping its library when it is unload-safe).
+ * p must have no instance left. */
+void tbr_registry_remove(tbr_registry *reg, tbr_plugin *p);
+
+/* How many instances of p's components exist (the init/deinit reference count). */
+unsigned tbr_plugin_refs(tbr_registry *reg, const tbr_plugin *p);
+
 /* Loads every "*.so" in dir, in name order. Returns how many loaded; refusals are recorded.
  * A missing directory is not an error. */
 int tbr_registry_scan_dir(tbr_registry *reg, const char *dir);
@@ -51,7 +77,7 @@ int tbr_registry_scan_dir(tbr_registry *reg, const char *dir);
  * NULL), then the directory "plugins" beside the executable and the install directory. */
 void tbr_registry_scan_search_path(tbr_registry *reg, const char *const *extra_dirs);
 
-/* Lookups. NULL when absent. */
+/* Lookups among active plugins. NULL when absent. */
 const tbr_component *tbr_registry_find(tbr_registry *reg, uint32_t kind, const char *name);
 tbr_plugin *tbr_registry_find_plugin(tbr_registry *reg, const char *name);
 

@@ -1,6 +1,7 @@
 /* arena.c - chunked bump allocator behind tb_arena. */
 #include "value/arena.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -18,7 +19,33 @@ typedef struct arena_state {
     chunk *first;       /* kept across resets */
     size_t chunk_size;
     size_t used_before; /* bytes used in chunks before head */
+    bool batch;         /* counted in generation */
+    uint32_t generation;
 } arena_state;
+
+/* Batch arenas alive per generation, in a ring of slots. A slot holds only the newest
+ * generation that maps to it: the generation moves on only into an empty slot. */
+#define GENERATION_SLOTS 64u
+static _Atomic uint32_t current_generation;
+static _Atomic int64_t alive_in[GENERATION_SLOTS];
+
+uint32_t tbr_arena_retire_generation(void) {
+    uint32_t now = atomic_load(&current_generation);
+    /* an arena 64 generations old still alive: stay in this generation, so what is retired
+     * now waits for this generation's arenas too (later, never unsafe) */
+    if (atomic_load(&alive_in[(now + 1) % GENERATION_SLOTS]) > 0) return now;
+    atomic_compare_exchange_strong(&current_generation, &now, now + 1);
+    return now;
+}
+
+bool tbr_arena_batches_alive_upto(uint32_t g) {
+    uint32_t now = atomic_load(&current_generation);
+    for (uint32_t k = 0; k < GENERATION_SLOTS; k++) {
+        uint32_t newest = now - ((now - k) % GENERATION_SLOTS);
+        if (newest <= g && newest <= now && atomic_load(&alive_in[k]) > 0) return true;
+    }
+    return false;
+}
 
 static chunk *chunk_new(size_t size) {
     /* the header on top must not wrap around, and no object exceeds PTRDIFF_MAX */
@@ -69,10 +96,22 @@ tb_arena *tbr_arena_new(size_t chunk_size) {
         return NULL;
     }
     st->used_before = 0;
+    st->batch = false;
+    st->generation = 0;
     st->pub.grow = arena_grow;
     st->pub.host_private = NULL;
     use_chunk(st, st->first);
     return &st->pub;
+}
+
+tb_arena *tbr_arena_new_batch(size_t chunk_size) {
+    tb_arena *pub = tbr_arena_new(chunk_size);
+    if (!pub) return NULL;
+    arena_state *st = (arena_state *)pub;
+    st->batch = true;
+    st->generation = atomic_load_explicit(&current_generation, memory_order_acquire);
+    atomic_fetch_add_explicit(&alive_in[st->generation % GENERATION_SLOTS], 1, memory_order_relaxed);
+    return pub;
 }
 
 void tbr_arena_reset(tb_arena *pub) {
@@ -90,6 +129,7 @@ void tbr_arena_reset(tb_arena *pub) {
 void tbr_arena_free(tb_arena *pub) {
     if (!pub) return;
     arena_state *st = (arena_state *)pub;
+    if (st->batch) atomic_fetch_sub_explicit(&alive_in[st->generation % GENERATION_SLOTS], 1, memory_order_release);
     tbr_arena_reset(pub);
     free(st->first);
     free(st);

@@ -11,12 +11,26 @@
 #ifndef TBR_VALUE_ARENA_H
 #define TBR_VALUE_ARENA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <temblor/temblor.h>
 
 /* Creates an arena whose chunks are at least chunk_size bytes (0: a default of 64 KiB).
  * Returns NULL when out of memory. */
 tb_arena *tbr_arena_new(size_t chunk_size);
+
+/* Creates an arena that will hold events in flight (a batch), counted in the current
+ * generation until it is freed: see tbr_arena_retire_generation. NULL when out of memory. */
+tb_arena *tbr_arena_new_batch(size_t chunk_size);
+
+/* Generations of batch arenas let the runtime unmap a plugin library safely. Events may
+ * point into a plugin's own memory (string literals used as keys, tables of names), so a
+ * library is unmapped only once every batch arena that existed while its last instance ran
+ * has been freed. tbr_arena_retire_generation starts a new generation and returns the one
+ * that ended; tbr_arena_batches_alive_upto(g) says whether a batch arena of generation g or
+ * earlier is still alive (conservative: it may say yes for a later one). Any thread. */
+uint32_t tbr_arena_retire_generation(void);
+bool tbr_arena_batches_alive_upto(uint32_t generation);
 
 /* Releases everything allocated from the arena; keeps its first chunk. */
 void tbr_arena_reset(tb_arena *arena);

@@ -36,8 +36,8 @@ expect() {
     fi
 }
 
-run 0 "$temblor" version && expect "$out" '^temblor [0-9]+\.[0-9]+\.[0-9]+ \(plugin ABI 1\.1\)$' "version"
-run 0 "$temblor" version --json && expect "$out" '"abi":\{"major":1,"minor":1\}' "version --json"
+run 0 "$temblor" version && expect "$out" '^temblor [0-9]+\.[0-9]+\.[0-9]+ \(plugin ABI 1\.2\)$' "version"
+run 0 "$temblor" version --json && expect "$out" '"abi":\{"major":1,"minor":2\}' "version --json"
 run 0 "$temblor" --help && expect "$out" 'plugin inspect NAME\|FILE' "--help lists commands"
 run 2 "$temblor"
 run 2 "$temblor" frobnicate && expect "$err" "unknown command 'frobnicate'" "unknown command"
@@ -49,15 +49,15 @@ run 2 "$temblor" --log loud version && expect "$err" "unknown log level 'loud'" 
 # The bundled plugins, found beside the binary with no configuration.
 unset TEMBLOR_PLUGIN_PATH
 run 0 "$temblor" plugin list
-expect "$out" '^string +0\.1\.0 +1\.1 +codec string ' "list shows the string codec"
-expect "$out" '^separate +0\.1\.0 +1\.1 +preprocessor separate ' "list shows separate"
-expect "$out" '^null +0\.1\.0 +1\.1 +connector null ' "list shows null"
-expect "$out" '^passthrough +0\.1\.0 +1\.1 +operator passthrough ' "list shows passthrough"
-expect "$out" '^generic +0\.1\.0 +1\.1 +operator generic::batch, operator generic::counter ' "list shows generic"
-expect "$out" '^grouper +0\.1\.0 +1\.1 +operator grouper::bucket ' "list shows grouper"
-expect "$out" '^qos +0\.1\.0 +1\.1 +operator qos::backpressure, operator qos::percentile, operator qos::roundrobin ' "list shows qos"
+expect "$out" '^string +0\.1\.0 +1\.2 +codec string ' "list shows the string codec"
+expect "$out" '^separate +0\.1\.0 +1\.2 +preprocessor separate ' "list shows separate"
+expect "$out" '^null +0\.1\.0 +1\.2 +connector null ' "list shows null"
+expect "$out" '^passthrough +0\.1\.0 +1\.2 +operator passthrough ' "list shows passthrough"
+expect "$out" '^generic +0\.1\.0 +1\.2 +operator generic::batch, operator generic::counter ' "list shows generic"
+expect "$out" '^grouper +0\.1\.0 +1\.2 +operator grouper::bucket ' "list shows grouper"
+expect "$out" '^qos +0\.1\.0 +1\.2 +operator qos::backpressure, operator qos::percentile, operator qos::roundrobin ' "list shows qos"
 # every bundled plugin loads (their number grows with the project)
-bundled=$(grep -cE '^[a-z0-9_-]+ +[0-9]+\.[0-9]+\.[0-9]+ +1\.1 ' "$out")
+bundled=$(grep -cE '^[a-z0-9_-]+ +[0-9]+\.[0-9]+\.[0-9]+ +1\.2 ' "$out")
 expect "$out" "^$bundled loaded, 0 refused\$" "list counts"
 
 run 0 "$temblor" plugin inspect separate
@@ -77,9 +77,9 @@ run 1 "$temblor" plugin inspect no_such_plugin && expect "$err" "no plugin named
 
 # The broken plugins: listed as refused with their reasons; the good ones still load.
 run 0 env TEMBLOR_PLUGIN_PATH="$broken_dir" "$temblor" plugin list
-expect "$out" '^probe +1\.2\.3 +1\.1 +codec probe ' "probe loads beside broken plugins"
+expect "$out" '^probe +1\.2\.3 +1\.2 +codec probe ' "probe loads beside broken plugins"
 expect "$out" '^probe_old +1\.2\.3 +1\.0 ' "older minor plugin loads"
-expect "$out" 'abi_major\.so: ABI major mismatch: built for ABI 2\.0, this runtime provides ABI 1\.1$' "major refusal listed"
+expect "$out" 'abi_major\.so: ABI major mismatch: built for ABI 2\.0, this runtime provides ABI 1\.2$' "major refusal listed"
 expect "$out" 'missing_dependency\.so: cannot load: libtb_gone\.so: cannot open shared object file' "dependency refusal listed"
 expect "$out" "^$((bundled + 4)) loaded, 14 refused\$" "list counts with broken plugins"
 
@@ -94,7 +94,7 @@ assert all(r["reason"].startswith(r["path"] + ": ") for r in refused)
 PY
 
 run 1 "$temblor" plugin inspect "$broken_dir/newer_minor.so"
-expect "$err" "^temblor: $broken_dir/newer_minor\.so: built for a newer ABI: built for ABI 1\.2, this runtime provides ABI 1\.1" "inspect refused file"
+expect "$err" "^temblor: $broken_dir/newer_minor\.so: built for a newer ABI: built for ABI 1\.3, this runtime provides ABI 1\.2" "inspect refused file"
 run 0 "$temblor" plugin inspect "$broken_dir/probe.so"
 expect "$out" '^  net-connect +127\.0\.0\.1:\*  talks to a local peer$' "inspect shows permissions"
 expect "$out" '^  fs-read +from option path  reads the configured path$' "inspect shows option permissions"

@@ -77,21 +77,21 @@ static void refuses_bad_magic(void **s) {
 static void refuses_other_major(void **s) {
     (void)s;
     expect_refusal("abi_major.so",
-                   "ABI major mismatch: built for ABI 2.0, this runtime provides ABI 1.1");
+                   "ABI major mismatch: built for ABI 2.0, this runtime provides ABI 1.2");
 }
 
 static void refuses_newer_minor(void **s) {
     (void)s;
     expect_refusal("newer_minor.so",
-                   "built for a newer ABI: built for ABI 1.2, this runtime provides ABI 1.1; "
-                   "upgrade temblor or rebuild the plugin for ABI 1.1");
+                   "built for a newer ABI: built for ABI 1.3, this runtime provides ABI 1.2; "
+                   "upgrade temblor or rebuild the plugin for ABI 1.2");
 }
 
 static void refuses_impossible_size(void **s) {
     (void)s;
     char expected[160];
     snprintf(expected, sizeof expected,
-             "invalid descriptor struct_size: expected %zu bytes for ABI 1.1, found 12",
+             "invalid descriptor struct_size: expected %zu bytes for ABI 1.2, found 12",
              sizeof(tb_plugin_descriptor));
     expect_refusal("bad_size.so", expected);
 }
@@ -442,7 +442,7 @@ static void static_plugins_are_checked_too(void **s) {
     assert_non_null(tbr_registry_find(reg, TB_KIND_POSTPROCESSOR, "st"));
     assert_int_not_equal(tbr_registry_add_static(reg, st_bad_entry), TB_OK);
     assert_string_equal(tbr_registry_refusal_at(reg, 0)->reason,
-                        "(static): ABI major mismatch: built for ABI 3.0, this runtime provides ABI 1.1");
+                        "(static): ABI major mismatch: built for ABI 3.0, this runtime provides ABI 1.2");
     tbr_registry_free(reg);
 }
 

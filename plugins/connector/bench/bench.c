@@ -730,6 +730,73 @@ static void report(bench *b) {
            (unsigned long long)b->count, (unsigned long long)b->bytes);
 }
 
+/* ---- handover (a reload) ---------------------------------------------------------------- */
+
+/* The counters a run is made of, saved by name so a build that adds one still restores the
+ * others. */
+#define BENCH_COUNTERS(X)                                                                      \
+    X(seq) X(next) X(sched0) X(warmup_end) X(stop_at) X(received) X(count) X(bytes)            \
+    X(unmeasured) X(record_errors) X(first_ns) X(last_ns) X(acked) X(failed)
+
+static bool put_u64(tb_arena *a, tb_value *o, const char *key, uint64_t v) {
+    tb_value *slot = tb_object_append(a, o, key, strlen(key));
+    if (slot) *slot = tb_u64(v);
+    return slot != NULL;
+}
+
+/* Where the run is: the source's position and schedule, the sink's counts and histogram. */
+static int TB_CALL save(void *instance, tb_arena *a, tb_value *out) {
+    bench *b = instance;
+    tb_value o = tb_object();
+    bool ok = true;
+#define SAVE(f) ok = ok && put_u64(a, &o, #f, (uint64_t)b->f);
+    BENCH_COUNTERS(SAVE)
+#undef SAVE
+    ok = ok && put_u64(a, &o, "started", b->started) && put_u64(a, &o, "src_done", b->src_done) &&
+         put_u64(a, &o, "pushed", b->pushed) && put_u64(a, &o, "hist_highest", b->hist.highest) &&
+         put_u64(a, &o, "hist_total", b->hist.total_count) && put_u64(a, &o, "hist_max", b->hist.max_value) &&
+         put_u64(a, &o, "hist_min", b->hist.min_non_zero_value);
+    size_t bytes = b->hist.counts_len * sizeof *b->hist.counts;
+    uint8_t *copy = ok ? tb_arena_alloc(a, bytes ? bytes : 1, 8) : NULL;
+    tb_value *slot = copy ? tb_object_append(a, &o, "hist_counts", 11) : NULL;
+    if (!slot) return TB_ENOMEM;
+    memcpy(copy, b->hist.counts, bytes);
+    *slot = tb_bytes(copy, bytes);
+    *out = o;
+    return TB_OK;
+}
+
+static int TB_CALL restore(void *instance, const tb_value *saved) {
+    bench *b = instance;
+#define RESTORE(f) b->f = (__typeof__(b->f))tb_config_u64(saved, #f, (uint64_t)b->f);
+    BENCH_COUNTERS(RESTORE)
+#undef RESTORE
+    if (b->n && b->next >= b->n) b->next = 0; /* another file: start it over */
+    b->started = tb_config_u64(saved, "started", 0) != 0;
+    b->src_done = tb_config_u64(saved, "src_done", 0) != 0;
+    b->pushed = tb_config_u64(saved, "pushed", 0) != 0;
+    const tb_value *counts = tb_object_getz(saved, "hist_counts");
+    uint64_t highest = tb_config_u64(saved, "hist_highest", 0);
+    if (!counts || counts->type != TB_BYTES || !highest) return TB_OK;
+    /* a histogram grown to the saved range has the saved layout */
+    tbr_hdr grown;
+    if (tbr_hdr_init(&grown, b->hist.lowest, highest, b->hist.sigfigs) != TB_OK)
+        return tb_fail(b->host, b->ctx, TB_ENOMEM, "bench: out of memory restoring the histogram");
+    if (grown.counts_len * sizeof *grown.counts != counts->len) {
+        tbr_hdr_fini(&grown);
+        tb_log(b->host, b->ctx, TB_LOG_WARN, "bench: the saved histogram has another layout: latencies start afresh");
+        return TB_OK;
+    }
+    memcpy(grown.counts, counts->as.bytes, counts->len);
+    grown.total_count = tb_config_u64(saved, "hist_total", 0);
+    grown.max_value = tb_config_u64(saved, "hist_max", 0);
+    grown.min_non_zero_value = tb_config_u64(saved, "hist_min", UINT64_MAX);
+    grown.auto_resize = true;
+    tbr_hdr_fini(&b->hist);
+    b->hist = grown;
+    return TB_OK;
+}
+
 /* ---- descriptor ------------------------------------------------------------------------- */
 
 static const tb_option options[] = {
@@ -778,6 +845,8 @@ static const tb_connector_vtable vtable = {
     .ack = on_ack,
     .fail = on_fail,
     .push = push,
+    .save = save,
+    .restore = restore,
 };
 
 static const tb_component component = {
