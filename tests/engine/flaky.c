@@ -10,6 +10,10 @@
  * lose its target: after `down_after` batches it reports the circuit open, fails pushes
  * with TB_EIO and refuses to connect for `down_ms`, then recovers.
  *
+ * Variants built from this file for the reload tests: FLAKY_V2 (version 0.2.0, option
+ * slow_ms renamed delay_ms, so a running configuration that sets slow_ms does not suit it),
+ * FLAKY_STICKY (not unload-safe) and FLAKY_ABI2 (built for another ABI major).
+ *
  * Ownership: instance memory comes from the host allocator. Thread contract: every callback
  * on the instance's thread, as the PDK says.
  */
@@ -24,6 +28,7 @@ typedef struct flaky {
     tb_context *ctx;
     /* source */
     uint64_t count, next, acked_total, failed_total, emitted;
+    uint64_t unsettled;      /* emitted, neither acknowledged nor failed yet */
     uint32_t batch;
     uint8_t *acked;          /* per id: 0 pending, 1 acked */
     uint64_t *replay;        /* failed ids to send again */
@@ -40,7 +45,11 @@ static const tb_option options[] = {
     TB_OPTION("batch", TB_OPT_UINT, "64", 0, "events per pull"),
     TB_OPTION("report", TB_OPT_STRING, "", 0, "file the source's counts are written to on stop"),
     TB_OPTION("out", TB_OPT_STRING, "", 0, "file the sink appends every event to"),
+#ifdef FLAKY_V2
+    TB_OPTION("delay_ms", TB_OPT_UINT, "0", 0, "sink: sleep this long per batch"),
+#else
     TB_OPTION("slow_ms", TB_OPT_UINT, "0", 0, "sink: sleep this long per batch"),
+#endif
     TB_OPTION("fail_every", TB_OPT_UINT, "0", 0, "sink: push fails (TB_ERROR) on every n-th batch"),
     TB_OPTION("down_after", TB_OPT_UINT, "0", 0, "sink: lose the target after n batches (0: never)"),
     TB_OPTION("down_ms", TB_OPT_UINT, "300", 0, "sink: for this long"),
@@ -139,6 +148,7 @@ static int emit(flaky *f, tb_batch *out, uint64_t id) {
     e->id = id;
     e->flags = TB_EF_RAW;
     f->emitted++;
+    f->unsettled++;
     return TB_OK;
 }
 
@@ -156,6 +166,7 @@ static int TB_CALL pull(void *instance, tb_batch *out) {
 
 static void TB_CALL ack(void *instance, const uint64_t *ids, uint32_t count) {
     flaky *f = instance;
+    f->unsettled -= count < f->unsettled ? count : f->unsettled;
     for (uint32_t i = 0; i < count; i++)
         if (ids[i] < f->count && !f->acked[ids[i]]) {
             f->acked[ids[i]] = 1;
@@ -165,6 +176,7 @@ static void TB_CALL ack(void *instance, const uint64_t *ids, uint32_t count) {
 
 static void TB_CALL fail(void *instance, const uint64_t *ids, uint32_t count) {
     flaky *f = instance;
+    f->unsettled -= count < f->unsettled ? count : f->unsettled;
     for (uint32_t i = 0; i < count; i++) {
         f->failed_total++;
         if (ids[i] < f->count && !f->acked[ids[i]] && f->nreplay < f->count) f->replay[f->nreplay++] = ids[i];
@@ -207,6 +219,48 @@ static int TB_CALL push(void *instance, tb_batch *in) {
     return TB_OK;
 }
 
+/* Handover on a reload. The runtime promises to save only once every event emitted is
+ * settled: a save before that fails, which the tests catch. */
+static int TB_CALL save(void *instance, tb_arena *a, tb_value *out) {
+    flaky *f = instance;
+    if (f->unsettled)
+        return tb_fail(f->host, f->ctx, TB_EINVAL, "flaky: save called with %llu events unsettled",
+                       (unsigned long long)f->unsettled);
+    static const char *const keys[] = {"next", "emitted", "acked_total", "failed_total"};
+    const uint64_t values[] = {f->next, f->emitted, f->acked_total, f->failed_total};
+    *out = tb_object();
+    for (size_t i = 0; i < 4; i++) {
+        tb_value *slot = tb_object_append(a, out, keys[i], strlen(keys[i]));
+        if (!slot) return TB_ENOMEM;
+        *slot = tb_u64(values[i]);
+    }
+    tb_value *acked = tb_object_append(a, out, "acked", 5), *replay = tb_object_append(a, out, "replay", 6);
+    if (!acked || !replay) return TB_ENOMEM;
+    /* copies: the saved value outlives this instance */
+    size_t rbytes = f->nreplay * sizeof *f->replay;
+    const void *ac = f->count ? tb_arena_dup(a, f->acked, f->count) : "";
+    const void *rc = rbytes ? tb_arena_dup(a, f->replay, rbytes) : "";
+    if (!ac || !rc) return TB_ENOMEM;
+    *acked = tb_bytes(ac, f->count);
+    *replay = tb_bytes(rc, rbytes);
+    return TB_OK;
+}
+
+static int TB_CALL restore(void *instance, const tb_value *saved) {
+    flaky *f = instance;
+    const tb_value *acked = tb_object_getz(saved, "acked"), *replay = tb_object_getz(saved, "replay");
+    if (!acked || acked->type != TB_BYTES || acked->len != f->count || !replay || replay->type != TB_BYTES)
+        return tb_fail(f->host, f->ctx, TB_EINVAL, "flaky: the saved state is for another count");
+    f->next = tb_config_u64(saved, "next", 0);
+    f->emitted = tb_config_u64(saved, "emitted", 0);
+    f->acked_total = tb_config_u64(saved, "acked_total", 0);
+    f->failed_total = tb_config_u64(saved, "failed_total", 0);
+    if (f->count) memcpy(f->acked, acked->as.bytes, f->count);
+    f->nreplay = replay->len / sizeof *f->replay;
+    if (f->nreplay) memcpy(f->replay, replay->as.bytes, replay->len);
+    return TB_OK;
+}
+
 static const tb_connector_vtable vtable = {
     .struct_size = sizeof(tb_connector_vtable),
     .flags = TB_CONNECTOR_SOURCE | TB_CONNECTOR_SINK | TB_CONNECTOR_TRANSACTIONAL,
@@ -218,6 +272,8 @@ static const tb_connector_vtable vtable = {
     .ack = ack,
     .fail = fail,
     .push = push,
+    .save = save,
+    .restore = restore,
 };
 
 static const tb_component component = {
@@ -233,10 +289,20 @@ static const tb_component component = {
 static const tb_component *const components[] = {&component};
 
 static const tb_plugin_descriptor descriptor = {
+#ifdef FLAKY_ABI2
+    TB_PLUGIN_MAGIC, 2, 0, (uint32_t)sizeof(tb_plugin_descriptor),
+#else
     TB_DESCRIPTOR_HEAD,
+#endif
+#ifndef FLAKY_STICKY
     .flags = TB_PLUGIN_UNLOAD_SAFE,
+#endif
     .name = "flaky",
+#ifdef FLAKY_V2
+    .version = "0.2.0",
+#else
     .version = "0.1.0",
+#endif
     .description = "Engine test connector",
     .components = components,
     .component_count = 1,
