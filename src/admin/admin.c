@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,6 +207,10 @@ static void *admin_main(void *arg) {
 tbr_admin *tbr_admin_start(tbr_engine *e, const tbr_admin_opts *o, char *err, size_t n) {
     tbr_admin *a = calloc(1, sizeof *a);
     if (!a) return NULL;
+    /* the threads started here (ours, libmicrohttpd's) leave signals to the control thread */
+    sigset_t all, saved;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &saved);
     a->engine = e;
     a->listen_fd = -1;
     pthread_mutex_init(&a->exec_lock, NULL);
@@ -218,9 +223,11 @@ tbr_admin *tbr_admin_start(tbr_engine *e, const tbr_admin_opts *o, char *err, si
         snprintf(err, n, "cannot start the admin thread");
         goto fail;
     }
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
     if (a->socket_path) tbr_log(TB_LOG_INFO, "admin", "listening on %s", a->socket_path);
     return a;
 fail:
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
     if (!err[0]) snprintf(err, n, "cannot start the admin interface: out of memory");
     tbr_admin_http_stop(a->http);
     tbr_plugin_watch_stop(a->watch);

@@ -156,6 +156,8 @@ int tbr_cmd_run(int argc, char **argv) {
     tbr_admin *admin = NULL;
     if (!srcs || !deps || !reg) goto oom;
     tbr_registry_add_static_plugins(reg);
+    /* a library rebuilt in place (cp, some build tools) must not change under a running copy */
+    tbr_registry_set_private_copies(reg, ao.watch_plugins);
     tbr_registry_scan_search_path(reg, opts.plugin_dirs);
     for (int i = 0; i < nfiles; i++) {
         const char *path = argv[i + 1];

@@ -237,7 +237,11 @@ static int run_timers(tbr_loop *loop) {
             /* skip missed periods rather than firing a burst to catch up */
             t->due = add_sat(t->due, t->interval);
             if (t->due <= now) t->due = add_sat(now, t->interval);
-            if (heap_push(loop, (heap_entry){t->due, e.slot, t->gen}) != TB_OK) t->active = false;
+            if (heap_push(loop, (heap_entry){t->due, e.slot, t->gen}) != TB_OK) {
+                /* out of memory: the timer ends, and its id with it */
+                t->active = false;
+                t->gen++;
+            }
         } else {
             t->active = false;
             t->gen++;

@@ -138,6 +138,20 @@ fail:
     return -1;
 }
 
+/* Closes a copy's memfd once its library is unmapped. dlclose does not always unmap (a
+ * library marked nodelete, or one a C++ runtime pins): then the fd stays open for good, or
+ * its number, reused, would make the dynamic linker hand back this library by name. */
+static void close_copy(int fd) {
+    char fd_path[64];
+    snprintf(fd_path, sizeof fd_path, "/proc/self/fd/%d", fd);
+    void *still = dlopen(fd_path, RTLD_NOW | RTLD_NOLOAD);
+    if (still) {
+        dlclose(still); /* the reference RTLD_NOLOAD took */
+        return;
+    }
+    close(fd);
+}
+
 int tbr_plugin_open_copy(const char *path, tbr_plugin **out, char *err, size_t n) {
     char why[512];
     *out = NULL;
@@ -154,7 +168,7 @@ int tbr_plugin_open_copy(const char *path, tbr_plugin **out, char *err, size_t n
     snprintf(fd_path, sizeof fd_path, "/proc/self/fd/%d", fd);
     int rc = open_as(fd_path, path, out, err, n);
     if (rc) {
-        close(fd);
+        close_copy(fd);
         return rc;
     }
     (*out)->copy_fd = fd;
@@ -182,5 +196,5 @@ void tbr_plugin_close(tbr_plugin *p) {
     tbr_plugin_free(p);
     if (handle && unload) dlclose(handle);
     /* a copy that stays mapped keeps its fd: its name must stay unique */
-    if (fd >= 0 && (!handle || unload)) close(fd);
+    if (fd >= 0 && (!handle || unload)) close_copy(fd);
 }

@@ -21,6 +21,7 @@ struct tbr_registry {
     tbr_refusal **refusals; /* each allocated alone, so pointers handed out stay valid */
     size_t refusal_count, refusal_cap;
     bool quiet; /* refusals recorded, not logged */
+    bool copies; /* scans load private copies */
 };
 
 tbr_registry *tbr_registry_new(void) {
@@ -45,6 +46,12 @@ void tbr_registry_free(tbr_registry *reg) {
     free(reg->refusals);
     pthread_mutex_destroy(&reg->lock);
     free(reg);
+}
+
+void tbr_registry_set_private_copies(tbr_registry *reg, bool copies) {
+    pthread_mutex_lock(&reg->lock);
+    reg->copies = copies;
+    pthread_mutex_unlock(&reg->lock);
 }
 
 void tbr_registry_set_log_refusals(tbr_registry *reg, bool log) {
@@ -183,7 +190,12 @@ int tbr_registry_load_copy(tbr_registry *reg, const char *path, tbr_plugin **out
 
 int tbr_registry_admit_replacement(tbr_registry *reg, tbr_plugin *p, tbr_plugin *old, char *err, size_t n) {
     if (strcmp(p->desc.name, old->desc.name) != 0) {
-        snprintf(err, n, "%s: provides plugin '%s', not '%s'", p->path, p->desc.name, old->desc.name);
+        char why[1024];
+        snprintf(why, sizeof why, "%s: provides plugin '%s', not '%s'", p->path, p->desc.name, old->desc.name);
+        pthread_mutex_lock(&reg->lock);
+        record_refusal(reg, p->path, why);
+        pthread_mutex_unlock(&reg->lock);
+        if (err && n) snprintf(err, n, "%s", why);
         tbr_plugin_close(p);
         return TB_EINVAL;
     }
@@ -251,7 +263,8 @@ int tbr_registry_scan_dir(tbr_registry *reg, const char *dir) {
     for (size_t i = 0; i < count; i++) {
         char path[PATH_MAX];
         if (snprintf(path, sizeof path, "%s/%s", dir, names[i]) < (int)sizeof path &&
-            tbr_registry_load_file(reg, path, NULL, NULL, 0) == TB_OK)
+            (reg->copies ? tbr_registry_load_copy(reg, path, NULL, NULL, 0) : tbr_registry_load_file(reg, path, NULL, NULL, 0)) ==
+                TB_OK)
             loaded++;
         free(names[i]);
     }

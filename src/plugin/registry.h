@@ -38,6 +38,11 @@ void tbr_registry_free(tbr_registry *reg);
  * that report them themselves. */
 void tbr_registry_set_log_refusals(tbr_registry *reg, bool log);
 
+/* Whether libraries found by scanning are loaded through private copies (as
+ * tbr_registry_load_copy does): their files may then be rewritten in place while they run,
+ * which would crash a process that maps the file itself. For --watch-plugins. */
+void tbr_registry_set_private_copies(tbr_registry *reg, bool copies);
+
 /* Adds the plugins linked into this binary (from the build's static plugin table). */
 void tbr_registry_add_static_plugins(tbr_registry *reg);
 int tbr_registry_add_static(tbr_registry *reg, tb_plugin_entry_fn entry);

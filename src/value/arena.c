@@ -31,11 +31,12 @@ static _Atomic int64_t alive_in[GENERATION_SLOTS];
 
 uint32_t tbr_arena_retire_generation(void) {
     uint32_t now = atomic_load(&current_generation);
-    /* an arena 64 generations old still alive: stay in this generation, so what is retired
-     * now waits for this generation's arenas too (later, never unsafe) */
-    if (atomic_load(&alive_in[(now + 1) % GENERATION_SLOTS]) > 0) return now;
-    atomic_compare_exchange_strong(&current_generation, &now, now + 1);
-    return now;
+    for (;;) {
+        /* an arena 64 generations old still alive: stay in this generation, so what is
+         * retired now waits for this generation's arenas too (later, never unsafe) */
+        if (atomic_load(&alive_in[(now + 1) % GENERATION_SLOTS]) > 0) return now;
+        if (atomic_compare_exchange_weak(&current_generation, &now, now + 1)) return now;
+    }
 }
 
 bool tbr_arena_batches_alive_upto(uint32_t g) {
