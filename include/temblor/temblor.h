@@ -957,7 +957,9 @@ typedef struct tb_connector_vtable {
      * offset, a sequence number, a schedule) as a value built in arena, which the runtime
      * owns and frees after restore. restore is called on the new instance after create and
      * before connect, with that value; it should take what it understands and ignore the
-     * rest (the value may come from an older or newer build). TB_OK, or an error: a failing
+     * rest (the value may come from an older or newer build). After a successful save, stop
+     * must not finish what the new instance carries on (a final report, a commit of an end
+     * position). TB_OK, or an error: a failing
      * save means the new instance starts afresh (logged); a failing restore refuses the new
      * build and the old one is recreated and restored instead. The instance's thread. */
     int(TB_CALL *save)(void *instance, tb_arena *arena, tb_value *out);

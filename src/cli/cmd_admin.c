@@ -161,7 +161,7 @@ static void print_human(const char *cmd, const tb_value *r) {
         print_value(field(r, "from"));
         printf(" -> ");
         print_value(field(r, "to"));
-        printf(": %.0f stage%s moved in %.1f ms (traffic held at most %.1f ms)\n", number(field(r, "stages")),
+        printf(": %.0f stage%s moved in %.1f ms (a stage moved no event for at most %.2f ms)\n", number(field(r, "stages")),
                number(field(r, "stages")) == 1 ? "" : "s", number(field(r, "took_ms")), number(field(r, "max_held_ms")));
     } else if (!strcmp(cmd, "flow.deploy")) {
         printf("deployed ");

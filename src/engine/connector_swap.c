@@ -99,9 +99,11 @@ static void replace_instance(conn_stage *c, tbr_swap *sw) {
          * new build's */
         uint32_t halves = TB_CONNECTOR_SOURCE | TB_CONNECTOR_SINK;
         c->flags = (c->vt->flags & ~halves) | (c->flags & halves);
+        sw->held_ns = tbr_now_ns() - c->swap_t0;
         tbr_swap_settle(&c->base, sw, TB_OK, NULL);
     } else {
         char back[512] = "";
+        sw->held_ns = tbr_now_ns() - c->swap_t0;
         /* the old build runs on, from where it was */
         if (create_from(c, old, have ? &saved : NULL, back, sizeof back)) {
             tbr_swap_settle(&c->base, sw, rc, "%s; recreating the old build failed too: %s", why, back);
@@ -120,7 +122,10 @@ static void replace_instance(conn_stage *c, tbr_swap *sw) {
 
 static void begin(conn_stage *c, tbr_swap *sw) {
     char why[512] = "";
-    if (swap_chains(c, sw, why, sizeof why) != TB_OK) {
+    c->swap_t0 = tbr_now_ns();
+    int rc = swap_chains(c, sw, why, sizeof why);
+    sw->held_ns = tbr_now_ns() - c->swap_t0;
+    if (rc != TB_OK) {
         tbr_swap_settle(&c->base, sw, TB_EINVAL, "%s", why);
         return;
     }
@@ -130,7 +135,6 @@ static void begin(conn_stage *c, tbr_swap *sw) {
     }
     /* hold traffic: no pull and no push until what is in flight has settled */
     c->swapping = sw;
-    c->swap_t0 = tbr_now_ns();
     c->swap_deadline = c->swap_t0 + tbr_engine_opts_of(c->base.engine)->drain_timeout_ns;
     if (tbr_loop_timer_start(c->base.loop, c->swap_deadline - c->swap_t0, 0, swap_deadline_due, c, &c->swap_timer) != TB_OK)
         c->swap_timer = 0;

@@ -31,8 +31,8 @@ typedef struct tbr_swap {
     const tbr_plugin *to;
     _Atomic int status;       /* TBR_SWAP_PENDING, then TB_OK or an error */
     char why[512];            /* the error, with the stage's name */
-    uint64_t held_ns;         /* how long the stage held its traffic for the swap */
-    uint64_t replayed;        /* events handed back to the new build to replay (fails) */
+    uint64_t held_ns;         /* how long the stage moved no event for the swap: the wait for
+                                 what was in flight, then save, stop, create and restore */
 } tbr_swap;
 
 /* Hands sw to n and wakes it. One request per stage at a time. Any thread. */

@@ -106,6 +106,7 @@ typedef struct bench {
     uint64_t sink_timer; /* stop_after_secs deadline; 0: none */
     bool pushed;
     bool finished;
+    bool handed_over; /* saved for a new build: stop leaves the report to it */
 } bench;
 
 /* ---- loading the elements --------------------------------------------------------------- */
@@ -467,7 +468,7 @@ static int TB_CALL start(void *instance) {
 static int TB_CALL stop(void *instance) {
     bench *b = instance;
     stop_timers(b);
-    if (b->pushed) finish(b, false);
+    if (b->pushed && !b->handed_over) finish(b, false);
     return TB_OK;
 }
 
@@ -753,7 +754,8 @@ static int TB_CALL save(void *instance, tb_arena *a, tb_value *out) {
     BENCH_COUNTERS(SAVE)
 #undef SAVE
     ok = ok && put_u64(a, &o, "started", b->started) && put_u64(a, &o, "src_done", b->src_done) &&
-         put_u64(a, &o, "pushed", b->pushed) && put_u64(a, &o, "hist_highest", b->hist.highest) &&
+         put_u64(a, &o, "pushed", b->pushed) && put_u64(a, &o, "finished", b->finished) &&
+         put_u64(a, &o, "hist_highest", b->hist.highest) &&
          put_u64(a, &o, "hist_total", b->hist.total_count) && put_u64(a, &o, "hist_max", b->hist.max_value) &&
          put_u64(a, &o, "hist_min", b->hist.min_non_zero_value);
     size_t bytes = b->hist.counts_len * sizeof *b->hist.counts;
@@ -763,6 +765,7 @@ static int TB_CALL save(void *instance, tb_arena *a, tb_value *out) {
     memcpy(copy, b->hist.counts, bytes);
     *slot = tb_bytes(copy, bytes);
     *out = o;
+    b->handed_over = true;
     return TB_OK;
 }
 
@@ -775,6 +778,7 @@ static int TB_CALL restore(void *instance, const tb_value *saved) {
     b->started = tb_config_u64(saved, "started", 0) != 0;
     b->src_done = tb_config_u64(saved, "src_done", 0) != 0;
     b->pushed = tb_config_u64(saved, "pushed", 0) != 0;
+    b->finished = tb_config_u64(saved, "finished", 0) != 0; /* its report is out already */
     const tb_value *counts = tb_object_getz(saved, "hist_counts");
     uint64_t highest = tb_config_u64(saved, "hist_highest", 0);
     if (!counts || counts->type != TB_BYTES || !highest) return TB_OK;
