@@ -198,6 +198,19 @@ static int listen_unix(tbr_admin *a, const char *path, char *err, size_t n) {
     return tbr_loop_watch(a->loop, a->listen_fd, TB_FD_READ, on_accept, a, &a->listen_watch);
 }
 
+/* Frees what the admin owns once no thread of it runs. */
+static void release(tbr_admin *a) {
+    for (int i = 0; i < MAX_CLIENTS; i++)
+        if (a->clients[i]) client_close(a->clients[i]);
+    tbr_plugin_watch_stop(a->watch);
+    if (a->listen_fd >= 0) close(a->listen_fd);
+    if (a->socket_path) unlink(a->socket_path);
+    free(a->socket_path);
+    tbr_loop_free(a->loop);
+    pthread_mutex_destroy(&a->exec_lock);
+    free(a);
+}
+
 static void *admin_main(void *arg) {
     tbr_admin *a = arg;
     while (!atomic_load(&a->stop)) tbr_loop_run_once(a->loop, -1);
@@ -230,13 +243,7 @@ fail:
     pthread_sigmask(SIG_SETMASK, &saved, NULL);
     if (!err[0]) snprintf(err, n, "cannot start the admin interface: out of memory");
     tbr_admin_http_stop(a->http);
-    tbr_plugin_watch_stop(a->watch);
-    if (a->listen_fd >= 0) close(a->listen_fd);
-    if (a->socket_path) unlink(a->socket_path);
-    free(a->socket_path);
-    tbr_loop_free(a->loop);
-    pthread_mutex_destroy(&a->exec_lock);
-    free(a);
+    release(a);
     return NULL;
 }
 
@@ -247,13 +254,5 @@ void tbr_admin_stop(tbr_admin *a) {
     atomic_store(&a->stop, true);
     tbr_loop_wake(a->loop);
     pthread_join(a->thread, NULL);
-    for (int i = 0; i < MAX_CLIENTS; i++)
-        if (a->clients[i]) client_close(a->clients[i]);
-    tbr_plugin_watch_stop(a->watch);
-    if (a->listen_fd >= 0) close(a->listen_fd);
-    if (a->socket_path) unlink(a->socket_path);
-    free(a->socket_path);
-    tbr_loop_free(a->loop);
-    pthread_mutex_destroy(&a->exec_lock);
-    free(a);
+    release(a);
 }

@@ -155,14 +155,15 @@ int tbr_registry_add_static(tbr_registry *reg, tb_plugin_entry_fn entry) {
     return admit(reg, p, NULL, NULL, NULL, 0);
 }
 
-int tbr_registry_load_file(tbr_registry *reg, const char *path, tbr_plugin **out, char *err,
-                           size_t n) {
+typedef int (*opener_fn)(const char *path, tbr_plugin **out, char *err, size_t err_size);
+
+/* Opens path with open (checked and opened outside the lock: dlopen can be slow, and runs no
+ * plugin code that could reenter the registry), then admits it or records the refusal. */
+static int load_with(tbr_registry *reg, opener_fn open, const char *path, tbr_plugin **out, char *err, size_t n) {
     char why[1024];
     tbr_plugin *p;
     if (out) *out = NULL;
-    /* checked and opened outside the lock: dlopen can be slow, and runs no plugin code
-     * that could reenter the registry */
-    int rc = tbr_plugin_open(path, &p, why, sizeof why);
+    int rc = open(path, &p, why, sizeof why);
     if (rc) {
         pthread_mutex_lock(&reg->lock);
         record_refusal(reg, path, why);
@@ -173,19 +174,12 @@ int tbr_registry_load_file(tbr_registry *reg, const char *path, tbr_plugin **out
     return admit(reg, p, NULL, out, err, n);
 }
 
+int tbr_registry_load_file(tbr_registry *reg, const char *path, tbr_plugin **out, char *err, size_t n) {
+    return load_with(reg, tbr_plugin_open, path, out, err, n);
+}
+
 int tbr_registry_load_copy(tbr_registry *reg, const char *path, tbr_plugin **out, char *err, size_t n) {
-    char why[1024];
-    tbr_plugin *p;
-    if (out) *out = NULL;
-    int rc = tbr_plugin_open_copy(path, &p, why, sizeof why);
-    if (rc) {
-        pthread_mutex_lock(&reg->lock);
-        record_refusal(reg, path, why);
-        pthread_mutex_unlock(&reg->lock);
-        if (err && n) snprintf(err, n, "%s", why);
-        return rc;
-    }
-    return admit(reg, p, NULL, out, err, n);
+    return load_with(reg, tbr_plugin_open_copy, path, out, err, n);
 }
 
 int tbr_registry_admit_replacement(tbr_registry *reg, tbr_plugin *p, tbr_plugin *old, char *err, size_t n) {

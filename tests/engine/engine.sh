@@ -7,24 +7,12 @@ set -u
 temblor=$1
 flaky_dir=$2
 src=$3
-passed=0
-failed=0
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work" || exit 1
 
-ok() { passed=$((passed + 1)); }
-bad() {
-    echo "FAIL: $*"
-    failed=$((failed + 1))
-}
-# check DESCRIPTION COMMAND...: the command must succeed.
-check() {
-    local what=$1
-    shift
-    if "$@"; then ok; else bad "$what"; fi
-}
-show() { sed 's/^/  | /' "$1" | head -${2:-15}; }
+# shellcheck source=checks.sh
+source "$src/tests/engine/checks.sh"
 # run_for SECONDS FILE.troy: runs the flaky-plugin deployment, SIGTERMs it after SECONDS,
 # returns its exit status (stderr in err.txt)
 run_for() {

@@ -10,8 +10,6 @@ flaky_dir=$2
 bin=$3
 src=$4
 plugins=$(dirname "$temblor")/plugins
-passed=0
-failed=0
 work=$(mktemp -d)
 pid=
 cleanup() {
@@ -21,17 +19,8 @@ cleanup() {
 trap cleanup EXIT
 cd "$work" || exit 1
 
-ok() { passed=$((passed + 1)); }
-bad() {
-    echo "FAIL: $*"
-    failed=$((failed + 1))
-}
-check() {
-    local what=$1
-    shift
-    if "$@"; then ok; else bad "$what"; fi
-}
-show() { sed 's/^/  | /' "$1" | head -"${2:-15}"; }
+# shellcheck source=checks.sh
+source "$src/tests/engine/checks.sh"
 sock=$work/admin.sock
 adm() { "$temblor" "$@" --admin "$sock"; }
 
@@ -120,11 +109,13 @@ check "every event reached the sink once, in order, across the reloads (count an
 check "each old build was unmapped" test "$(grep -c 'unloaded plugin bench 0.1.0' run1.log)" -ge 9
 
 # --- flows deployed and undeployed at run time; incompatible builds refused ---------------------
-cat >flaky.troy <<TROY
-define flow drainme
+# flaky_flow NAME SOURCE_CONFIG SINK_CONFIG: a flaky source through a pipeline to a flaky sink
+flaky_flow() {
+    cat <<TROY
+define flow $1
 flow
-  define connector src from flaky with codec = "json", config = {"count": 2000000, "batch": 64, "report": "$work/report.txt"} end;
-  define connector dst from flaky with codec = "json", config = {"out": "$work/drained.out", "slow_ms": 1} end;
+  define connector src from flaky with codec = "json", config = $2 end;
+  define connector dst from flaky with codec = "json", config = $3 end;
   define pipeline pass
   pipeline
     select event from in into out;
@@ -135,8 +126,11 @@ flow
   connect /connector/src to /pipeline/pass;
   connect /pipeline/pass to /connector/dst;
 end;
-deploy flow drainme;
+deploy flow $1;
 TROY
+}
+flaky_flow drainme '{"count": 2000000, "batch": 64, "report": "'"$work"'/report.txt"}' \
+    '{"out": "'"$work"'/drained.out", "slow_ms": 1}' >flaky.troy
 cat >broken.troy <<'TROY'
 define flow broken
 flow
@@ -198,23 +192,8 @@ check "the same library loads again beside its retired copy" test "$(grep -c '^f
 # a transactional source and its sink move to a new build, again and again, while events are
 # in flight: the source is saved only once idle, every event arrives
 adm plugin load "$flaky_dir/flaky.so" >/dev/null 2>&1
-cat >replay.troy <<TROY
-define flow replay
-flow
-  define connector src from flaky with codec = "json", config = {"count": 20000, "batch": 64, "report": "$work/replay.txt"} end;
-  define connector dst from flaky with codec = "json", config = {"out": "$work/replay.out", "slow_ms": 1} end;
-  define pipeline pass
-  pipeline
-    select event from in into out;
-  end;
-  create connector src;
-  create connector dst;
-  create pipeline pass;
-  connect /connector/src to /pipeline/pass;
-  connect /pipeline/pass to /connector/dst;
-end;
-deploy flow replay;
-TROY
+flaky_flow replay '{"count": 20000, "batch": 64, "report": "'"$work"'/replay.txt"}' \
+    '{"out": "'"$work"'/replay.out", "slow_ms": 1}' >replay.troy
 adm flow deploy replay.troy >/dev/null 2>&1
 moved=0
 for _ in 1 2 3 4 5; do adm plugin reload flaky >/dev/null 2>>replay.err && moved=$((moved + 1)); done
