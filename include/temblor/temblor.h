@@ -901,10 +901,12 @@ typedef struct tb_connector_vtable {
     uint32_t flags; /* TB_CONNECTOR_* */
 
     /* Required. Creates an instance from args; TB_OK and *out_instance, or a TB_E* code
-     * with a message set through host->set_error. Control thread. */
+     * with a message set through host->set_error. A runtime thread that is not a worker
+     * running another callback of this instance: the control or admin thread, or the
+     * instance's own thread when a reload replaces it (docs/pdk.md, Threads). */
     int(TB_CALL *create)(const tb_create_args *args, void **out_instance);
     /* Required. Frees the instance; called once, after stop (or instead of it if the
-     * instance never started). Control thread. */
+     * instance never started). As create. */
     void(TB_CALL *destroy)(void *instance);
 
     /* Lifecycle, all optional (NULL means nothing to do, success). The instance's thread.
@@ -970,7 +972,7 @@ typedef struct tb_connector_vtable {
 typedef struct tb_codec_vtable {
     uint32_t struct_size;
     uint32_t reserved;
-    /* Required: create and destroy, as for connectors. Control thread. */
+    /* Required: create and destroy, as for connectors (threads included). */
     int(TB_CALL *create)(const tb_create_args *args, void **out_instance);
     void(TB_CALL *destroy)(void *instance);
     /* Required. Decodes, in place, every TB_EF_RAW event of batch: data (TB_BYTES) becomes
@@ -994,7 +996,7 @@ typedef struct tb_codec_vtable {
 typedef struct tb_processor_vtable {
     uint32_t struct_size;
     uint32_t reserved;
-    /* Required: create and destroy. Control thread or the stream's thread. */
+    /* Required: create and destroy, as for connectors, or on the stream's thread. */
     int(TB_CALL *create)(const tb_create_args *args, void **out_instance);
     void(TB_CALL *destroy)(void *instance);
     /* Required. For each TB_EF_RAW event of in, appends zero or more TB_EF_RAW events to
@@ -1029,7 +1031,7 @@ typedef struct tb_operator_vtable {
     /* NULL-terminated names of the output ports; event.port indexes this list. NULL means
      * {"out", "err"}. */
     const char *const *output_ports;
-    /* Required: create and destroy. Control thread. */
+    /* Required: create and destroy, as for connectors. */
     int(TB_CALL *create)(const tb_create_args *args, void **out_instance);
     void(TB_CALL *destroy)(void *instance);
     /* Required. Consumes the events of in (arriving on input port in_port, an index into
@@ -1088,9 +1090,11 @@ typedef struct tb_plugin_descriptor {
     /* Optional. Called once before the first instance of any component is created
      * (reference counted by the runtime: init on first use, deinit after the last).
      * *out_state is handed to every create as plugin_state. ctx is the plugin's context.
-     * Control thread. */
+     * On the thread of that create, with the runtime's registry lock held (never two at
+     * once). */
     int(TB_CALL *init)(const tb_host_api *host, tb_context *ctx, void **out_state);
-    /* Optional. The last instance is gone; free what init made. Control thread. */
+    /* Optional. The last instance is gone; free what init made. On the thread of that
+     * destroy, as init. */
     void(TB_CALL *deinit)(void *state);
 
 #if TB_TARGET_ABI_MINOR >= 1
