@@ -190,6 +190,39 @@ static void TB_CALL destroy(void *instance) {
     f->host->free(f->ctx, f);
 }
 
+/* Handover on a reload: where the instance is in which file, so the new build resumes there
+ * as a reconnect would (reading on from the offset in the same stream; writing on at the
+ * end, never truncating again). */
+#define FILE_POSITION(X) X(opened) X(dev) X(ino) X(offset) X(pos) X(size) X(stream) X(ended)
+
+static int TB_CALL save(void *instance, tb_arena *a, tb_value *out) {
+    fc_conn *f = instance;
+    *out = tb_object();
+#define SAVE(field)                                                          \
+    {                                                                        \
+        tb_value *slot_ = tb_object_append(a, out, #field, sizeof #field - 1); \
+        if (!slot_) return TB_ENOMEM;                                        \
+        *slot_ = tb_u64((uint64_t)f->field);                                 \
+    }
+    FILE_POSITION(SAVE)
+#undef SAVE
+    tb_value *path = tb_object_append(a, out, "path", 4);
+    char *copy = path ? tb_arena_dup(a, f->path, strlen(f->path)) : NULL;
+    if (!copy) return TB_ENOMEM;
+    *path = tb_string(copy, strlen(f->path));
+    return TB_OK;
+}
+
+static int TB_CALL restore(void *instance, const tb_value *saved) {
+    fc_conn *f = instance;
+    /* another path configured: nothing to resume */
+    if (!tb_value_str_eq(tb_object_getz(saved, "path"), f->path)) return TB_OK;
+#define RESTORE(field) f->field = (__typeof__(f->field))tb_config_u64(saved, #field, (uint64_t)f->field);
+    FILE_POSITION(RESTORE)
+#undef RESTORE
+    return TB_OK;
+}
+
 static const tb_connector_vtable vtable = {
     .struct_size = sizeof(tb_connector_vtable),
     .flags = TB_CONNECTOR_SOURCE | TB_CONNECTOR_SINK,
@@ -199,6 +232,8 @@ static const tb_connector_vtable vtable = {
     .stop = stop,
     .pull = tbp_file_pull,
     .push = tbp_file_push,
+    .save = save,
+    .restore = restore,
 };
 
 static const tb_component component = {
