@@ -1,9 +1,14 @@
 /* http.c - the admin interface over HTTP on loopback (libmicrohttpd): POST /v1/admin with the
  * same JSON requests as the Unix socket, and GET /v1/status, /v1/plugins, /v1/flows for the
  * read-only ones. Every request carries `Authorization: Bearer TOKEN`; without the right
- * token it gets 401 and runs nothing. */
+ * token it gets 401 and runs nothing.
+ *
+ * libmicrohttpd is opened (dlopen) only when --admin-http asks for it: linked in, it and the
+ * TLS stack it pulls in (gnutls, nettle, gmp, p11-kit...) would add 2.7 MB to every temblor
+ * process, most of which never serves HTTP. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -14,6 +19,43 @@
 #include "core/log.h"
 
 #define MAX_BODY (1u << 20)
+
+/* The functions of libmicrohttpd this file calls, resolved when HTTP is first asked for. */
+static struct {
+    __typeof__(&MHD_start_daemon) start_daemon;
+    __typeof__(&MHD_stop_daemon) stop_daemon;
+    __typeof__(&MHD_create_response_from_buffer) create_response_from_buffer;
+    __typeof__(&MHD_add_response_header) add_response_header;
+    __typeof__(&MHD_queue_response) queue_response;
+    __typeof__(&MHD_destroy_response) destroy_response;
+    __typeof__(&MHD_lookup_connection_value) lookup_connection_value;
+} mhd;
+
+/* Opens libmicrohttpd (TBR_MHD_LIBRARY, the file the build found, else its soname) once;
+ * false with the reason in err. */
+static bool load_mhd(char *err, size_t n) {
+    static void *lib;
+    if (lib) return true;
+    const char *names[] = {TBR_MHD_LIBRARY, "libmicrohttpd.so.12", "libmicrohttpd.so"};
+    for (size_t i = 0; i < sizeof names / sizeof *names && !lib; i++) lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        snprintf(err, n, "admin HTTP needs libmicrohttpd (apt-get install libmicrohttpd12): %s", dlerror());
+        return false;
+    }
+    void **slots[] = {(void **)&mhd.start_daemon, (void **)&mhd.stop_daemon, (void **)&mhd.create_response_from_buffer,
+                      (void **)&mhd.add_response_header, (void **)&mhd.queue_response, (void **)&mhd.destroy_response,
+                      (void **)&mhd.lookup_connection_value};
+    const char *syms[] = {"MHD_start_daemon", "MHD_stop_daemon", "MHD_create_response_from_buffer", "MHD_add_response_header",
+                          "MHD_queue_response", "MHD_destroy_response", "MHD_lookup_connection_value"};
+    for (size_t i = 0; i < sizeof syms / sizeof *syms; i++)
+        if (!(*slots[i] = dlsym(lib, syms[i]))) {
+            snprintf(err, n, "admin HTTP: libmicrohttpd lacks %s", syms[i]);
+            dlclose(lib);
+            lib = NULL;
+            return false;
+        }
+    return true;
+}
 
 struct tbr_admin_http {
     tbr_admin *admin;
@@ -36,11 +78,11 @@ static bool same_secret(const char *a, const char *b) {
 }
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned code, const char *json) {
-    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(json), (void *)json, MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *r = mhd.create_response_from_buffer(strlen(json), (void *)json, MHD_RESPMEM_MUST_COPY);
     if (!r) return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", "application/json");
-    enum MHD_Result rc = MHD_queue_response(conn, code, r);
-    MHD_destroy_response(r);
+    mhd.add_response_header(r, "Content-Type", "application/json");
+    enum MHD_Result rc = mhd.queue_response(conn, code, r);
+    mhd.destroy_response(r);
     return rc;
 }
 
@@ -60,7 +102,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     body *b = *state;
     if (!b) {
         /* the first call carries the headers only: check the token before any body */
-        const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        const char *auth = mhd.lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
         if (!auth || strncmp(auth, "Bearer ", 7) || !same_secret(auth + 7, h->token))
             return reply(conn, 401, "{\"ok\":false,\"error\":\"a valid Authorization: Bearer token is required\"}\n");
         if (!(b = calloc(1, sizeof *b))) return MHD_NO;
@@ -148,6 +190,7 @@ tbr_admin_http *tbr_admin_http_start(tbr_admin *a, const char *addr, const char 
         snprintf(err, n, "admin HTTP address '%s': expected 127.x.x.x:PORT, localhost:PORT or [::1]:PORT (loopback only)", addr);
         return NULL;
     }
+    if (!load_mhd(err, n)) return NULL;
     tbr_admin_http *h = calloc(1, sizeof *h);
     if (!h || !(h->token = strdup(token))) {
         free(h);
@@ -156,7 +199,7 @@ tbr_admin_http *tbr_admin_http_start(tbr_admin *a, const char *addr, const char 
     }
     h->admin = a;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-    h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+    h->daemon = mhd.start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_CONNECTION_LIMIT, 32u,
                                  MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
     if (!h->daemon) {
@@ -172,7 +215,7 @@ tbr_admin_http *tbr_admin_http_start(tbr_admin *a, const char *addr, const char 
 
 void tbr_admin_http_stop(tbr_admin_http *h) {
     if (!h) return;
-    MHD_stop_daemon(h->daemon);
+    mhd.stop_daemon(h->daemon);
     free(h->token);
     free(h);
 }
