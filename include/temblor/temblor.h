@@ -45,8 +45,8 @@ extern "C" {
 /* Minor 0: descriptor, components, options, kind vtables, host table, value model.
  * Minor 1: descriptor gains declared permissions and get_extension; host table gains
  *          now_ns; operators gain contraflow.
- * Minor 2: connectors gain save and restore (handing a source's position to the new build
- *          when the runtime reloads the plugin). */
+ * Minor 2: connectors and operators gain save and restore (handing a connector's position,
+ *          an operator's state, to the new build when the runtime reloads the plugin). */
 #define TB_ABI_MINOR 2
 
 #ifndef TB_TARGET_ABI_MINOR
@@ -1046,6 +1046,19 @@ typedef struct tb_operator_vtable {
      * closing downstream. For quality-of-service operators (backpressure, percentile).
      * The instance's thread. */
     void(TB_CALL *contraflow)(void *instance, const struct tb_contraflow *cf);
+#endif
+#if TB_TARGET_ABI_MINOR >= 2
+    /* Since 1.2: handover when the runtime replaces this instance by one of a new build of
+     * the plugin (a reload), between two batches of the pipeline. save is called on the old
+     * instance: everything it holds (buffered events, counters, windows, schedules) as a
+     * value built in arena, which the runtime owns; restore on the new instance, after
+     * create, with that value. The new instance is created and restored before the old one
+     * is destroyed: if restore fails, the old one runs on. An operator without both cannot
+     * be reloaded while a pipeline runs it (the reload is refused): a stateless operator
+     * implements save as `*out = tb_null(); return TB_OK;`. Values in out must be copies in
+     * arena, not pointers into the instance. The instance's thread. */
+    int(TB_CALL *save)(void *instance, tb_arena *arena, tb_value *out);
+    int(TB_CALL *restore)(void *instance, const tb_value *saved);
 #endif
 } tb_operator_vtable;
 

@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "engine/connector.h"
 #include "engine/engine.h"
+#include "engine/swap.h"
 #include "engine/ticket.h"
 #include "value/arena.h"
 
@@ -149,8 +150,20 @@ static void tick(pipe_stage *p, uint64_t now) {
     else tbr_arena_free(arena);
 }
 
+/* A reload asked for: the operators move between two batches (query_run.c). */
+static void take_swap(pipe_stage *p) {
+    tbr_swap *sw = atomic_exchange(&p->base.swap, NULL);
+    if (!sw) return;
+    char why[512] = "";
+    uint64_t t0 = tbr_now_ns();
+    int rc = tbr_pipeline_swap_operators(p->pl, sw->from, sw->to, why, sizeof why);
+    sw->held_ns = tbr_now_ns() - t0;
+    tbr_swap_settle(&p->base, sw, rc, "%s", why);
+}
+
 static bool pipe_step(tbr_stage *n) {
     pipe_stage *p = (pipe_stage *)n;
+    if (atomic_load_explicit(&n->swap, memory_order_relaxed)) take_swap(p);
     if (p->contraflow) {
         deliver_contraflow(p);
         if (p->nsinks) check_circuits(p);
@@ -283,4 +296,8 @@ fail:
 
 const char *tbr_pipeline_stage_operator_using(const tbr_stage *n, const tbr_plugin *p) {
     return tbr_pipeline_operator_using(((const pipe_stage *)n)->pl, p);
+}
+
+int tbr_pipeline_stage_check_swap(const tbr_stage *n, const tbr_plugin *from, const tbr_plugin *to, char *err, size_t size) {
+    return tbr_pipeline_check_swap(((const pipe_stage *)n)->pl, from, to, err, size);
 }

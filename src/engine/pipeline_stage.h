@@ -26,6 +26,10 @@ int tbr_pipeline_stage_watch_circuit(tbr_stage *pipeline, tbr_stage *sink);
  * operators are fixed once the pipeline is built). */
 const char *tbr_pipeline_stage_operator_using(const tbr_stage *n, const tbr_plugin *p);
 
+/* Whether the pipeline's operators of plugin from can move to plugin to (see
+ * tbr_pipeline_check_swap). The reloading thread. */
+int tbr_pipeline_stage_check_swap(const tbr_stage *n, const tbr_plugin *from, const tbr_plugin *to, char *err, size_t size);
+
 int tbr_pipeline_stage_in_port(const tbr_stage *n, const char *name);
 
 #endif

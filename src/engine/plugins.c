@@ -135,12 +135,9 @@ static bool compatible(tbr_engine *e, const tbr_plugin *from, const tbr_plugin *
     for (size_t i = 0; ok && i < tbr_engine_stage_count(e); i++) {
         tbr_stage *st = tbr_engine_stage_at(e, i);
         if (!tbr_stage_is_connector(st)) {
-            const char *op = tbr_pipeline_stage_operator_using(st, from);
-            if (op) {
-                snprintf(err, n,
-                         "%s runs operator %s: running operators keep state that cannot move to a new build; undeploy that flow "
-                         "(or unload with drain) and deploy it again",
-                         st->name, op);
+            char why[768];
+            if (tbr_pipeline_stage_operator_using(st, from) && tbr_pipeline_stage_check_swap(st, from, to, why, sizeof why)) {
+                snprintf(err, n, "%s: %s: %s", to->path, st->name, why);
                 ok = false;
             }
             continue;

@@ -149,6 +149,17 @@ bool tbr_pipeline_wants_contraflow(const tbr_pipeline *pl);
 /* The name of an operator of the pipeline that plugin p provides, or NULL. */
 struct tbr_plugin;
 const char *tbr_pipeline_operator_using(const tbr_pipeline *pl, const struct tbr_plugin *p);
+
+/* Whether every operator of plugin `from` the pipeline runs can move to plugin `to`: the
+ * same operator there, save in the old build and restore in the new, the same output ports,
+ * its configuration valid. TB_OK, or an error with one line in err. */
+int tbr_pipeline_check_swap(const tbr_pipeline *pl, const struct tbr_plugin *from, const struct tbr_plugin *to, char *err,
+                            size_t err_size);
+/* Moves them, between two batches: each old instance saves, a new one is created from `to`
+ * and restored, then the old one is destroyed (if restore fails, the old one runs on and
+ * the error is returned). The pipeline's thread. */
+int tbr_pipeline_swap_operators(tbr_pipeline *pl, const struct tbr_plugin *from, const struct tbr_plugin *to, char *err,
+                                size_t err_size);
 /* Tells every operator that wants it what became of events the pipeline passed on. */
 void tbr_pipeline_contraflow(tbr_pipeline *pl, const tb_contraflow *cf);
 

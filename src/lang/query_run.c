@@ -7,7 +7,9 @@
 #include "lang/aggr.h"
 #include "lang/eval_internal.h"
 #include "lang/query.h"
+#include "host/context.h"
 #include "plugin/instance.h"
+#include "plugin/options.h"
 #include "value/arena.h"
 #include "value/clone.h"
 #include "value/ops.h"
@@ -742,6 +744,87 @@ const char *tbr_pipeline_operator_using(const tbr_pipeline *pl, const struct tbr
     for (uint32_t i = 0; i < pl->q->nnodes; i++)
         if (pl->nodes[i].op && pl->nodes[i].op->component->plugin == p) return pl->nodes[i].op->component->desc.name;
     return NULL;
+}
+
+/* The operator of plugin `to` that takes the place of op, with a reason in err if none can. */
+static const tbr_component *successor(const tbr_instance *op, const struct tbr_plugin *to, char *err, size_t n) {
+    const tbr_component *c = op->component, *c2 = tbr_plugin_component(to, TB_KIND_OPERATOR, c->desc.name);
+    if (!c2) {
+        snprintf(err, n, "the new build has no operator '%s'", c->desc.name);
+        return NULL;
+    }
+    if (!c->vt.op.save || !c2->vt.op.restore) {
+        snprintf(err, n, "operator '%s' cannot hand its state over (%s has no %s): undeploy the flow (or unload with drain) and deploy it again",
+                 c->desc.name, !c->vt.op.save ? "the running build" : "the new build", !c->vt.op.save ? "save" : "restore");
+        return NULL;
+    }
+    const char *const *a = c->vt.op.output_ports, *const *b = c2->vt.op.output_ports;
+    bool same = !a == !b;
+    for (uint32_t i = 0; same && a && (a[i] || b[i]); i++) same = a[i] && b[i] && !strcmp(a[i], b[i]);
+    if (!same) {
+        snprintf(err, n, "the new build's operator '%s' has other output ports", c->desc.name);
+        return NULL;
+    }
+    return c2;
+}
+
+int tbr_pipeline_check_swap(const tbr_pipeline *pl, const struct tbr_plugin *from, const struct tbr_plugin *to, char *err, size_t n) {
+    for (uint32_t i = 0; i < pl->q->nnodes; i++) {
+        const tbr_instance *op = pl->nodes[i].op;
+        if (!op || op->component->plugin != from) continue;
+        const tbr_component *c2 = successor(op, to, err, n);
+        if (!c2) return TB_EINVAL;
+        tb_arena *a = tbr_arena_new(0);
+        tb_value effective;
+        char why[512];
+        int rc = a ? tbr_options_apply(c2, &op->config, a, &effective, why, sizeof why) : TB_ENOMEM;
+        tbr_arena_free(a);
+        if (rc) {
+            snprintf(err, n, "its configuration of operator %s does not suit the new build: %s", op->component->desc.name,
+                     rc == TB_ENOMEM ? "out of memory" : why);
+            return rc;
+        }
+    }
+    return TB_OK;
+}
+
+int tbr_pipeline_swap_operators(tbr_pipeline *pl, const struct tbr_plugin *from, const struct tbr_plugin *to, char *err, size_t n) {
+    for (uint32_t i = 0; i < pl->q->nnodes; i++) {
+        node_state *ns = &pl->nodes[i];
+        tbr_instance *old = ns->op;
+        if (!old || old->component->plugin != from) continue;
+        const tbr_component *c2 = successor(old, to, err, n);
+        if (!c2) return TB_EINVAL;
+        const tbr_qnode *qn = &pl->q->nodes[i];
+        char label[128];
+        snprintf(label, sizeof label, "%.*s", (int)qn->name_len, qn->name);
+        tb_arena *a = tbr_arena_new(0);
+        tb_value saved = tb_null();
+        tbr_instance *fresh = NULL;
+        int rc = a ? TB_OK : TB_ENOMEM;
+        if (!rc) {
+            tbr_context_clear_error(old->ctx);
+            rc = old->component->vt.op.save(old->state, a, &saved);
+            if (rc) snprintf(err, n, "operator %s: save failed: %s", label, tbr_context_error(old->ctx));
+        }
+        /* the old instance's effective configuration: its defaults checked against the new
+         * build before the reload began */
+        if (!rc) rc = tbr_instance_create(old->registry, c2, label, &old->config, NULL, 0, &fresh, err, n);
+        if (!rc) {
+            tbr_context_clear_error(fresh->ctx);
+            rc = c2->vt.op.restore(fresh->state, &saved);
+            if (rc) snprintf(err, n, "operator %s: restore failed: %s", label, tbr_context_error(fresh->ctx));
+        }
+        tbr_arena_free(a);
+        if (rc) {
+            /* the old instance was never disturbed: it runs on */
+            tbr_instance_destroy(fresh);
+            return rc;
+        }
+        ns->op = fresh;
+        tbr_instance_destroy(old);
+    }
+    return TB_OK;
 }
 
 bool tbr_pipeline_wants_contraflow(const tbr_pipeline *pl) {

@@ -88,6 +88,7 @@ static bool valid_component_name(const char *s) {
 /* The smallest vtable a plugin of ABI minor `minor` can have for kind. */
 static size_t vtable_min_size(uint32_t kind, uint16_t minor) {
     if (kind == TB_KIND_OPERATOR && minor == 0) return offsetof(tb_operator_vtable, contraflow);
+    if (kind == TB_KIND_OPERATOR && minor == 1) return offsetof(tb_operator_vtable, save);
     if (kind == TB_KIND_CONNECTOR && minor < 2) return offsetof(tb_connector_vtable, save);
     switch (kind) {
     case TB_KIND_CONNECTOR: return sizeof(tb_connector_vtable);
