@@ -69,6 +69,8 @@ struct tbr_pipeline {
 };
 
 static const tb_value null_value = {TB_NULL, 0, 0, 0, {.u = 0}};
+/* An operator's output ports when it names none. */
+static const char *const default_op_ports[] = {"out", "err", NULL};
 
 void tbr_pipeline_out_free(tbr_pipeline_out *out) {
     free(out->items);
@@ -680,8 +682,7 @@ tbr_pipeline *tbr_pipeline_new(const tbr_query *q, tbr_registry *reg, char *err,
                 snprintf(err, n, "operator '%s': %s", label, why);
                 goto fail;
             }
-            static const char *const default_ports[] = {"out", "err", NULL};
-            ns->op_ports = c->vt.op.output_ports ? c->vt.op.output_ports : default_ports;
+            ns->op_ports = c->vt.op.output_ports ? c->vt.op.output_ports : default_op_ports;
             while (ns->op_ports[ns->op_nports]) ns->op_nports++;
         }
     }
@@ -822,6 +823,8 @@ int tbr_pipeline_swap_operators(tbr_pipeline *pl, const struct tbr_plugin *from,
             return rc;
         }
         ns->op = fresh;
+        /* the port names live in the library: the old one's go with it (same names, checked) */
+        ns->op_ports = c2->vt.op.output_ports ? c2->vt.op.output_ports : default_op_ports;
         tbr_instance_destroy(old);
     }
     return TB_OK;

@@ -110,6 +110,29 @@ check "every event reached the sink once, in order, across the reloads (count an
 [ "$(sha256sum <out.jsonl)" = "$(sha256sum <expected.jsonl)" ] || echo "  got $(wc -l <out.jsonl) lines, want 60000"
 check "each old build was unmapped" test "$(grep -c 'unloaded plugin bench 0.1.0' run1.log)" -ge 9
 
+# --- an operator that holds events (generic::batch) reloaded under load: its held events move
+# to the new build, none is lost ----------------------------------------------------------------
+sed -e 's/deploy flow load;/deploy flow batched;/' -e 's/define flow load/define flow batched/' \
+    -e 's|out.jsonl|batched.jsonl|' \
+    -e 's|    select event from in into out;|    define operator b from generic::batch with count = 10 end;\n    create operator b;\n    select event from in into b;\n    select event from b into out;|' \
+    load.troy >batched.troy
+start run6.log batched.troy || exit 1
+sleep 0.3
+moved=0
+for _ in $(seq 10); do
+    adm plugin reload generic >/dev/null 2>>batched.err && moved=$((moved + 1))
+    sleep 0.05
+done
+check "10 reloads of an operator holding events succeed (got $moved)" test $moved -eq 10
+[ $moved -eq 10 ] || show batched.err
+wait_lines batched.jsonl 6000 20
+stop run6.log
+check "every event held by the operator across its reloads arrived once, in order" python3 -c '
+import json, sys
+got = [json.dumps(e, sort_keys=True) for line in open("batched.jsonl") for e in json.loads(line)]
+want = [json.dumps(json.loads(line), sort_keys=True) for line in open("expected.jsonl")]
+sys.exit(0 if got == want else 1)'
+
 # --- a file followed while it is written, half lines included, with the file connector, the
 # separate preprocessor and the json codec reloaded: every line once, in order -----------------
 cat >tail.troy <<TROY

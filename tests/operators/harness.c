@@ -146,3 +146,164 @@ int64_t op_metric(const op_fix *f, const char *name) {
 }
 
 bool op_circuit_open(const op_fix *f) { return tbr_context_circuit_open(f->inst->ctx); }
+
+/* --- handover --------------------------------------------------------------------------------- */
+
+tb_value op_save(op_fix *f, tb_arena *arena) {
+    const tbr_component *c = f->inst->component;
+    tb_value saved = tb_null();
+    assert_non_null(c->vt.op.save);
+    tbr_context_clear_error(f->inst->ctx);
+    int rc = c->vt.op.save(f->inst->state, arena, &saved);
+    if (rc) fail_msg("%s: save: %d: %s", c->desc.name, rc, tbr_context_error(f->inst->ctx));
+    return saved;
+}
+
+int op_restore(op_fix *f, const tb_value *saved, char *err, size_t n) {
+    const tbr_component *c = f->inst->component;
+    assert_non_null(c->vt.op.restore);
+    tbr_context_clear_error(f->inst->ctx);
+    int rc = c->vt.op.restore(f->inst->state, saved);
+    const char *msg = tbr_context_error(f->inst->ctx);
+    snprintf(err, n, "%s", msg ? msg : "");
+    return rc;
+}
+
+void op_handover(op_fix *f, bool late) {
+    tbr_instance *old = f->inst, *fresh = NULL;
+    tb_arena *arena = tbr_arena_new(256); /* small chunks: the value grows through them */
+    char err[512] = "";
+    assert_non_null(arena);
+    tb_value saved = op_save(f, arena);
+    int rc = tbr_instance_create(old->registry, old->component, "test-reloaded", &old->config,
+                                 NULL, 0, &fresh, err, sizeof err);
+    if (rc) fail_msg("create the new instance: %d: %s", rc, err);
+    if (late) tbr_instance_destroy(old);
+    f->inst = fresh;
+    rc = op_restore(f, &saved, err, sizeof err);
+    if (rc) fail_msg("%s: restore: %d: %s", fresh->component->desc.name, rc, err);
+    tbr_arena_free(arena);
+    if (!late) tbr_instance_destroy(old);
+}
+
+/* A growing text. */
+typedef struct op_text {
+    char *s;
+    size_t len, cap;
+} op_text;
+
+static void text_add(op_text *t, const char *s, size_t n) {
+    if (t->cap - t->len <= n) {
+        size_t cap = t->cap ? t->cap : 1024;
+        while (cap - t->len <= n) cap *= 2;
+        t->s = realloc(t->s, cap);
+        assert_non_null(t->s);
+        t->cap = cap;
+    }
+    memcpy(t->s + t->len, s, n);
+    t->len += n;
+    t->s[t->len] = '\0';
+}
+
+static void text_addf(op_text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void text_addf(op_text *t, const char *fmt, ...) {
+    char buf[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    assert_true(n >= 0 && (size_t)n < sizeof buf);
+    text_add(t, buf, (size_t)n);
+}
+
+static void text_add_json(op_text *t, const tb_value *v) {
+    tb_arena *a = tbr_arena_new(0);
+    tb_buf buf;
+    assert_non_null(a);
+    tb_buf_init(&buf, a);
+    assert_int_equal(tbr_json_write(v, &buf), TB_OK);
+    text_add(t, (const char *)buf.data, buf.len);
+    tbr_arena_free(a);
+}
+
+/* The output of the step just run, and the circuit breaker after it. */
+static void describe_step(op_text *t, const op_fix *f, uint32_t step) {
+    text_addf(t, "step %u: circuit %s\n", step, op_circuit_open(f) ? "open" : "closed");
+    for (uint32_t i = 0; i < f->out.count; i++) {
+        const tb_event *e = &f->out.events[i];
+        text_addf(t, "  %s id=%llu ingest=%llu stream=%u source=%u flags=%u data=",
+                  op_port_name(f, e->port), (unsigned long long)e->id,
+                  (unsigned long long)e->ingest_ns, e->stream, e->source, e->flags);
+        text_add_json(t, &e->data);
+        text_add(t, " meta=", 6);
+        text_add_json(t, &e->meta);
+        text_add(t, "\n", 1);
+    }
+}
+
+enum { HANDOVER_NONE = -1, HANDOVER_EVERY = -2 };
+
+/* The transcript of a run with a handover before step `at` (or none, or before every one). */
+static char *run_scenario(const char *name, const char *config_json, op_step_fn step,
+                          uint32_t nsteps, int64_t at) {
+    op_fix f;
+    op_text t = {0};
+    op_start(&f, name, config_json);
+    for (uint32_t k = 0; k < nsteps; k++) {
+        if (at == HANDOVER_EVERY) op_handover(&f, true);
+        else if (at == (int64_t)k) op_handover(&f, false);
+        op_begin(&f);
+        step(&f, k);
+        describe_step(&t, &f, k);
+    }
+    op_stop(&f); /* both instances' memory went back */
+    return t.s;
+}
+
+void op_assert_handover(const char *name, const char *config_json, op_step_fn step,
+                        uint32_t nsteps) {
+    char *want = run_scenario(name, config_json, step, nsteps, HANDOVER_NONE);
+    for (int64_t at = HANDOVER_EVERY; at < (int64_t)nsteps; at++) {
+        if (at == HANDOVER_NONE) continue;
+        char *got = run_scenario(name, config_json, step, nsteps, at);
+        if (strcmp(got, want) != 0) {
+            /* the first line that differs: the transcripts are long */
+            size_t at_line = 0, line = 1;
+            for (size_t i = 0; want[i] == got[i]; i++)
+                if (want[i] == '\n') at_line = i + 1, line++;
+            const char *w = want + at_line, *g = got + at_line;
+            char when[64] = "before every step";
+            if (at != HANDOVER_EVERY)
+                snprintf(when, sizeof when, "before step %lld", (long long)at);
+            int wn = (int)strcspn(w, "\n"), gn = (int)strcspn(g, "\n");
+            print_error("with a handover %s, transcript line %zu differs:\n"
+                        "uninterrupted: %.*s\nhanded over:   %.*s\n",
+                        when, line, wn > 800 ? 800 : wn, *w ? w : "(end)", gn > 800 ? 800 : gn,
+                        *g ? g : "(end)");
+            free(got);
+            free(want);
+            fail_msg("%s: the handover changed the output", name);
+        }
+        free(got);
+    }
+    free(want);
+}
+
+void op_assert_restore(const char *name, const char *config_json, const char *saved_json,
+                       int status, const char *needle) {
+    op_fix f;
+    char err[512] = "";
+    op_start(&f, name, config_json);
+    op_begin(&f);
+    tb_value saved = parse(&f, saved_json);
+    int rc = op_restore(&f, &saved, err, sizeof err);
+    if (rc != status)
+        fail_msg("%s: restore %s: %d (%s), expected %d", name, saved_json, rc, err, status);
+    if (needle && !strstr(err, needle))
+        fail_msg("%s: restore %s: \"%s\" lacks \"%s\"", name, saved_json, err, needle);
+    /* whatever restore made of it, the instance still runs and frees all it holds */
+    op_begin(&f);
+    op_event(&f, "1", "{\"class\":\"c\",\"rate\":1}", 1, 1);
+    assert_int_equal(op_process(&f), TB_OK);
+    op_stop(&f);
+}

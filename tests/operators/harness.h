@@ -68,4 +68,34 @@ int64_t op_metric(const op_fix *f, const char *name);
 /* Whether the instance has opened its circuit breaker. */
 bool op_circuit_open(const op_fix *f);
 
+/* Handover (1.2 save/restore), as a reload does it between two batches. */
+
+/* Calls save on the instance with arena; fails the test unless it returns TB_OK. */
+tb_value op_save(op_fix *f, tb_arena *arena);
+/* Calls restore on the instance with saved; returns its status, the message it set in err. */
+int op_restore(op_fix *f, const tb_value *saved, char *err, size_t n);
+/* Replaces f's instance by a new one of the same component and effective configuration,
+ * handed the old one's state: save on the old instance into an arena of its own, create the
+ * new one, restore it, free the arena (so a restored instance that kept a pointer into the
+ * saved value reads freed memory), destroy the old one. With late, the old one is destroyed
+ * before restore (still after the new one's create), so a saved value that points into the
+ * old instance's memory reads freed memory too. The batches in f are kept. */
+void op_handover(op_fix *f, bool late);
+
+/* One step of a scenario: puts its input into the batches op_begin has just emptied and
+ * calls process, tick or contraflow (step counts from 0). */
+typedef void (*op_step_fn)(op_fix *f, uint32_t step);
+/* Runs steps 0 .. nsteps-1 of a scenario on one instance of name with config_json, then
+ * again with a handover before step k, for every k (and once before all of them, late), and
+ * fails the test unless each run gives exactly the same transcript: every output event (port,
+ * id, ingest_ns, stream, source, flags, data and meta) and the circuit breaker after each
+ * step. */
+void op_assert_handover(const char *name, const char *config_json, op_step_fn step,
+                        uint32_t nsteps);
+/* A fresh instance of name with config_json given saved_json to restore: fails the test
+ * unless restore returns status, and, when needle is not NULL, its message contains needle.
+ * The instance is then run through a batch of one event and destroyed. */
+void op_assert_restore(const char *name, const char *config_json, const char *saved_json,
+                       int status, const char *needle);
+
 #endif

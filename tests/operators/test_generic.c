@@ -359,6 +359,227 @@ static void test_batch_config(void **state) {
     expect_bad_config("{\"count\":2,\"size\":1}", "unknown option 'size'");
 }
 
+/* --- handover on a reload --------------------------------------------------------------------- */
+
+static void counter_step(op_fix *f, uint32_t step) {
+    for (uint32_t i = 0; i <= step % 3; i++) op_event(f, "\"e\"", NULL, step * 10 + i, step);
+    assert_int_equal(op_process(f), TB_OK);
+}
+
+/* The count goes on in the new instance. */
+static void test_counter_handover(void **state) {
+    (void)state;
+    op_assert_handover("generic::counter", NULL, counter_step, 6);
+
+    op_fix f;
+    op_start(&f, "generic::counter", NULL);
+    op_begin(&f);
+    counter_step(&f, 2);
+    tb_arena *a = tbr_arena_new(0);
+    assert_non_null(a);
+    tb_value saved = op_save(&f, a);
+    op_assert_json(&saved, "{\"count\":3}");
+    /* a newer build's members are ignored */
+    *tb_object_append(a, &saved, "future", 6) = tb_stringz("x");
+    saved.as.members[0].value = tb_i64(41);
+    op_stop(&f);
+    op_start(&f, "generic::counter", NULL);
+    char err[256];
+    assert_int_equal(op_restore(&f, &saved, err, sizeof err), TB_OK);
+    tbr_arena_free(a);
+    op_begin(&f);
+    op_event(&f, "true", NULL, 1, 1);
+    assert_int_equal(op_process(&f), TB_OK);
+    op_assert_json(&f.out.events[0].data, "{\"count\":42,\"event\":true}");
+    op_stop(&f);
+}
+
+static void test_counter_restore_garbage(void **state) {
+    (void)state;
+    const char *why = "generic::counter: cannot restore from a";
+    op_assert_restore("generic::counter", NULL, "null", TB_OK, NULL); /* no state: from 0 */
+    op_assert_restore("generic::counter", NULL, "\"junk\"", TB_EINVAL, "from a string without");
+    op_assert_restore("generic::counter", NULL, "[3]", TB_EINVAL, why);
+    op_assert_restore("generic::counter", NULL, "{}", TB_EINVAL, why);
+    op_assert_restore("generic::counter", NULL, "{\"count\":\"3\"}", TB_EINVAL, why);
+    op_assert_restore("generic::counter", NULL, "{\"count\":-3}", TB_EINVAL, why);
+    op_assert_restore("generic::counter", NULL, "{\"count\":1.5}", TB_EINVAL, why);
+}
+
+/* Events of every shape, held across the handover, timeouts on events and on ticks. */
+static void batch_step(op_fix *f, uint32_t step) {
+    const uint64_t t = (uint64_t)step * 400000; /* 0.4 ms a step; the timeout is 1 ms */
+    tb_event *e;
+    switch (step % 6) {
+    case 0:
+        e = op_event(f, "\"snot\"", "{\"k\":\"v\"}", 100 + step, t);
+        e->flags = TB_EF_TRANSACTIONAL;
+        break;
+    case 1: {
+        e = op_event(f, "{\"a\":[1,{\"b\":null}],\"u\":18446744073709551615,\"f\":-0.25}",
+                     "{\"m\":[1,2],\"e\":{}}", 200 + step, t);
+        e->stream = 7;
+        e->source = 9;
+        e = op_event(f, "null", NULL, 300 + step, t + 1);
+        uint8_t *bytes = tb_arena_alloc(f->arena, 4, 1);
+        memcpy(bytes, "\x00\x01\xfe\xff", 4);
+        e->data = tb_bytes(bytes, 4);
+        e->flags = TB_EF_STREAM_END;
+        break;
+    }
+    case 2:
+        assert_int_equal(op_tick(f, t), TB_OK);
+        return;
+    case 3:
+        op_event(f, "[]", "\"not a record\"", 400 + step, t - 1000000); /* out of order */
+        break;
+    case 4:
+        for (uint32_t i = 0; i < 5; i++) op_event(f, "1", NULL, 500 + step * 10 + i, t);
+        break;
+    default:
+        assert_int_equal(op_tick(f, t + 2000000), TB_OK);
+        return;
+    }
+    assert_int_equal(op_process(f), TB_OK);
+}
+
+/* Held events, the timeout's start and the batch sequence go on in the new instance, which
+ * emits exactly what one instance would have. */
+static void test_batch_handover(void **state) {
+    (void)state;
+    op_assert_handover("generic::batch", "{\"count\":4,\"timeout\":1000000}", batch_step, 18);
+    op_assert_handover("generic::batch", "{\"count\":3}", batch_step, 18);
+}
+
+/* What save describes: every held event in full, copied. */
+static void test_batch_saved_value(void **state) {
+    (void)state;
+    op_fix f;
+    op_start(&f, "generic::batch", "{\"count\":3}");
+    feed(&f, "1", NULL, 1, 1);
+    feed(&f, "2", NULL, 2, 2);
+    feed(&f, "3", NULL, 3, 3); /* batch 0 out */
+    op_begin(&f);
+    tb_event *e = op_event(&f, "{\"x\":\"y\"}", "{\"m\":[true]}", 17, 1000);
+    e->flags = TB_EF_TRANSACTIONAL | TB_EF_STREAM_END;
+    e->stream = 70000;
+    e->source = 6;
+    assert_int_equal(op_process(&f), TB_OK);
+    tb_arena *a = tbr_arena_new(64);
+    assert_non_null(a);
+    tb_value saved = op_save(&f, a);
+    op_assert_json(&saved, "{\"next_id\":1,\"first_ns\":1000,\"events\":[{\"data\":{\"x\":\"y\"},"
+                           "\"meta\":{\"m\":[true]},\"id\":17,\"ingest_ns\":1000,\"source\":6,"
+                           "\"stream\":70000,\"flags\":12}]}");
+    /* nothing in it points into the instance or the batch it came in */
+    op_begin(&f);
+    op_stop(&f);
+    op_assert_json(&saved, "{\"next_id\":1,\"first_ns\":1000,\"events\":[{\"data\":{\"x\":\"y\"},"
+                           "\"meta\":{\"m\":[true]},\"id\":17,\"ingest_ns\":1000,\"source\":6,"
+                           "\"stream\":70000,\"flags\":12}]}");
+
+    /* restored, with a member a newer build added, it goes on: no held event is lost */
+    *tb_object_append(a, &saved, "future", 6) = tb_u64(1);
+    op_start(&f, "generic::batch", "{\"count\":3}");
+    char err[256];
+    assert_int_equal(op_restore(&f, &saved, err, sizeof err), TB_OK);
+    tbr_arena_free(a);
+    feed(&f, "5", NULL, 18, 1001);
+    assert_int_equal(f.out.count, 0);
+    feed(&f, "6", NULL, 19, 1002);
+    op_assert_ports(&f, "out");
+    op_assert_json(&f.out.events[0].data, "[{\"x\":\"y\"},5,6]");
+    assert_int_equal(f.out.events[0].id, 1);
+    assert_int_equal(f.out.events[0].flags, TB_EF_TRANSACTIONAL);
+    assert_int_equal(f.out.events[0].ingest_ns, 1000);
+    assert_int_equal(f.out.events[0].stream, 0); /* 70000 and 3 */
+    op_assert_json(&f.out.events[0].meta,
+                   "{\"batch\":[{\"id\":17,\"source\":6,\"stream\":70000,\"ingest_ns\":1000,"
+                   "\"meta\":{\"m\":[true]}},{\"id\":18,\"source\":5,\"stream\":3,\"ingest_ns\":"
+                   "1001,\"meta\":{}},{\"id\":19,\"source\":5,\"stream\":3,\"ingest_ns\":1002,"
+                   "\"meta\":{}}]}");
+    op_stop(&f);
+}
+
+static void *TB_CALL no_grow(tb_arena *arena, size_t size, size_t align) {
+    (void)arena;
+    (void)size;
+    (void)align;
+    return NULL;
+}
+
+/* A batch left full by a flush that ran out of memory is handed over too, and goes first. */
+static void test_batch_handover_full(void **state) {
+    (void)state;
+    op_fix f;
+    op_start(&f, "generic::batch", "{\"count\":2}");
+    feed(&f, "1", NULL, 1, 1);
+    op_begin(&f);
+    op_event(&f, "2", NULL, 2, 2);
+    tb_arena_grow_fn grow = f.arena->grow;
+    f.arena->grow = no_grow; /* the output batch's arena is out of memory */
+    assert_int_equal(op_process(&f), TB_ENOMEM);
+    f.arena->grow = grow;
+    op_handover(&f, false);
+    feed(&f, "3", NULL, 3, 3);
+    op_assert_ports(&f, "out");
+    op_assert_json(&f.out.events[0].data, "[1,2]");
+    assert_int_equal(f.out.events[0].id, 0);
+    feed(&f, "4", NULL, 4, 4);
+    op_assert_ports(&f, "out");
+    op_assert_json(&f.out.events[0].data, "[3,4]");
+    assert_int_equal(f.out.events[0].id, 1);
+    op_stop(&f);
+}
+
+static void test_batch_restore_garbage(void **state) {
+    (void)state;
+    const char *cfg = "{\"count\":2}";
+    const char *why = "generic::batch: cannot restore from a";
+    const char *bad_event = "generic::batch: cannot restore events[0]: expected a record";
+    op_assert_restore("generic::batch", cfg, "null", TB_OK, NULL);
+    op_assert_restore("generic::batch", cfg, "\"junk\"", TB_EINVAL, "from a string without");
+    op_assert_restore("generic::batch", cfg, "[]", TB_EINVAL, why);
+    op_assert_restore("generic::batch", cfg, "{\"next_id\":0,\"first_ns\":0}", TB_EINVAL, why);
+    op_assert_restore("generic::batch", cfg, "{\"next_id\":-1,\"first_ns\":0,\"events\":[]}",
+                      TB_EINVAL, why);
+    op_assert_restore("generic::batch", cfg, "{\"next_id\":0,\"first_ns\":0,\"events\":{}}",
+                      TB_EINVAL, why);
+    op_assert_restore("generic::batch", cfg, "{\"next_id\":0,\"first_ns\":0,\"events\":[1]}",
+                      TB_EINVAL, bad_event);
+    op_assert_restore("generic::batch", cfg,
+                      "{\"next_id\":0,\"first_ns\":0,\"events\":[{\"data\":1,\"id\":1,"
+                      "\"ingest_ns\":1,\"source\":1,\"stream\":1,\"flags\":0}]}",
+                      TB_EINVAL, bad_event); /* no meta */
+    op_assert_restore("generic::batch", cfg,
+                      "{\"next_id\":0,\"first_ns\":0,\"events\":[{\"data\":1,\"meta\":{},"
+                      "\"id\":1,\"ingest_ns\":1,\"source\":1,\"stream\":1,\"flags\":65536}]}",
+                      TB_EINVAL, bad_event);
+    op_assert_restore("generic::batch", cfg,
+                      "{\"next_id\":0,\"first_ns\":0,\"events\":[{\"data\":1,\"meta\":{},"
+                      "\"id\":\"1\",\"ingest_ns\":1,\"source\":1,\"stream\":1,\"flags\":0}]}",
+                      TB_EINVAL, bad_event);
+    op_assert_restore("generic::batch", cfg,
+                      "{\"next_id\":0,\"first_ns\":0,\"events\":[{\"data\":1,\"meta\":{},"
+                      "\"id\":1,\"ingest_ns\":1,\"source\":4294967296,\"stream\":1,\"flags\":0}]}",
+                      TB_EINVAL, bad_event);
+    /* more events than a batch of this configuration holds */
+    op_assert_restore("generic::batch", cfg,
+                      "{\"next_id\":0,\"first_ns\":0,\"events\":["
+                      "{\"data\":1,\"meta\":{},\"id\":1,\"ingest_ns\":1,\"source\":1,\"stream\":1,"
+                      "\"flags\":0},"
+                      "{\"data\":2,\"meta\":{},\"id\":2,\"ingest_ns\":1,\"source\":1,\"stream\":1,"
+                      "\"flags\":0},"
+                      "{\"data\":3,\"meta\":{},\"id\":3,\"ingest_ns\":1,\"source\":1,\"stream\":1,"
+                      "\"flags\":0}]}",
+                      TB_EINVAL, "cannot restore a batch of 3 events with count 2");
+    /* a good one: the event restored and the one op_assert_restore feeds make a batch */
+    op_assert_restore("generic::batch", cfg,
+                      "{\"next_id\":7,\"first_ns\":1,\"events\":[{\"data\":1,\"meta\":{},\"id\":1,"
+                      "\"ingest_ns\":1,\"source\":1,\"stream\":1,\"flags\":0}],\"v\":2}",
+                      TB_OK, NULL);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counter),
@@ -373,6 +594,12 @@ int main(void) {
         cmocka_unit_test(test_batch_volume),
         cmocka_unit_test(test_batch_refusals),
         cmocka_unit_test(test_batch_config),
+        cmocka_unit_test(test_counter_handover),
+        cmocka_unit_test(test_counter_restore_garbage),
+        cmocka_unit_test(test_batch_handover),
+        cmocka_unit_test(test_batch_saved_value),
+        cmocka_unit_test(test_batch_handover_full),
+        cmocka_unit_test(test_batch_restore_garbage),
     };
     return cmocka_run_group_tests_name("operator generic", tests, op_group_setup,
                                        op_group_teardown);

@@ -340,6 +340,224 @@ static void test_bucket_config(void **state) {
     expect_bad_config("{\"rate\":10}", "unknown option 'rate'");
 }
 
+/* --- handover on a reload --------------------------------------------------------------------- */
+
+/* Classes and windows of every shape, with evictions (classes, cardinality, all windows) and
+ * windows sliding, emptying and seeing late events. */
+static void bucket_step(op_fix *f, uint32_t step) {
+    static const char *const metas[] = {
+        "{\"class\":\"a\",\"rate\":2,\"cardinality\":2,\"time_range\":100,\"windows\":10,"
+        "\"dimensions\":\"x\"}",
+        "{\"class\":\"a\",\"rate\":2,\"time_range\":100,\"windows\":10,\"dimensions\":[1,\"y\"]}",
+        "{\"class\":\"a\",\"rate\":2,\"time_range\":100,\"windows\":10,"
+        "\"dimensions\":{\"h\":\"a\",\"p\":-1}}",
+        "{\"class\":\"b\",\"rate\":1,\"time_range\":60,\"windows\":4}",
+        "{\"class\":\"b\",\"rate\":3,\"time_range\":60,\"windows\":4,"
+        "\"dimensions\":18446744073709551615}",
+        "{\"class\":\"c\",\"rate\":2,\"dimensions\":1.5}",
+        "{\"class\":\"c\",\"rate\":2,\"dimensions\":[true,false,null,[],{},\"\",-0.0]}",
+        "{\"class\":\"d\",\"rate\":1,\"time_range\":20,\"windows\":4,\"dimensions\":\"\"}",
+        "{\"class\":\"\",\"rate\":2,\"dimensions\":-7}",
+        "{\"rate\":1}",
+        "{\"class\":\"b\",\"rate\":2,\"dimensions\":7}",
+    };
+    const uint32_t n = sizeof metas / sizeof metas[0];
+    uint64_t t = (uint64_t)step * 13 * MS;
+    if (step % 5 == 4) t -= 40 * MS; /* late events */
+    for (uint32_t i = 0; i < 5; i++) {
+        const char *meta = metas[(step * 7 + i * 3) % n];
+        tb_event *e = op_event(f, "\"snot\"", meta, step * 10 + i, t + i * MS);
+        if (i == 4 && step % 3 == 0) {
+            /* bytes, which JSON cannot give */
+            uint8_t *bytes = tb_arena_alloc(f->arena, 3, 1);
+            memcpy(bytes, "\x00\xff\x01", 3);
+            e->meta = tb_object();
+            *tb_object_append(f->arena, &e->meta, "class", 5) = tb_stringz("e");
+            *tb_object_append(f->arena, &e->meta, "rate", 4) = tb_u64(1);
+            *tb_object_append(f->arena, &e->meta, "dimensions", 10) = tb_bytes(bytes, 3);
+        }
+    }
+    assert_int_equal(op_process(f), TB_OK);
+}
+
+/* The new instance limits, slides and evicts exactly as one instance would have. */
+static void test_bucket_handover(void **state) {
+    (void)state;
+    op_assert_handover("grouper::bucket", NULL, bucket_step, 30);
+    op_assert_handover("grouper::bucket", "{\"max_classes\":3,\"max_dimensions\":5}",
+                       bucket_step, 30);
+    op_assert_handover("grouper::bucket", "{\"max_classes\":6,\"max_dimensions\":4}",
+                       bucket_step, 30);
+}
+
+/* What save describes: classes and windows, most recently used first, the slots from the
+ * oldest to the current one; and the gauges follow into the new instance. */
+static void test_bucket_saved_value(void **state) {
+    (void)state;
+    op_fix f;
+    op_start(&f, "grouper::bucket", NULL);
+    const char *x = "{\"class\":\"x\",\"rate\":2,\"windows\":4,\"time_range\":40,\"cardinality\":9,"
+                    "\"dimensions\":[\"a\",1,{\"k\":-2.5}]}";
+    ASSERT_PORT(&f, x, 1 * MS, "out");
+    ASSERT_PORT(&f, x, 1 * MS, "out");
+    ASSERT_PORT(&f, "{\"class\":\"y\",\"rate\":1}", 20 * MS, "out");
+    ASSERT_PORT(&f, x, 25 * MS, "overflow"); /* two slots on: both still in */
+    tb_arena *a = tbr_arena_new(64);
+    assert_non_null(a);
+    tb_value saved = op_save(&f, a);
+    char want[1024];
+    int used = snprintf(want, sizeof want, "%s",
+                        "{\"classes\":[{\"name\":\"x\",\"cardinality\":9},{\"name\":\"y\","
+                        "\"cardinality\":1000}],\"windows\":[{\"class\":0,\"dimensions\":[\"a\",1,"
+                        "{\"k\":-2.5}],\"rate\":2,\"slot_ms\":10,\"last_tick\":25000000,\"slots\":"
+                        "[0,2,0,0]},{\"class\":1,\"dimensions\":null,\"rate\":1,\"slot_ms\":10,"
+                        "\"last_tick\":20000000,\"slots\":[");
+    /* y's default window: 100 slots, the current one (the last) holding its event */
+    for (int i = 0; i < 99; i++) used += snprintf(want + used, sizeof want - (size_t)used, "0,");
+    snprintf(want + used, sizeof want - (size_t)used, "1]}]}");
+    op_assert_json(&saved, want);
+    op_stop(&f);
+    op_assert_json(&saved, want); /* a copy: the instance is gone */
+
+    /* with a newer build's members here and there */
+    *tb_object_append(a, &saved, "seed", 4) = tb_u64(1);
+    tb_value *win = &tb_object_getz(&saved, "windows")->as.items[0];
+    *tb_object_append(a, win, "sum", 3) = tb_stringz("later");
+    op_start(&f, "grouper::bucket", NULL);
+    char err[256];
+    assert_int_equal(op_restore(&f, &saved, err, sizeof err), TB_OK);
+    tbr_arena_free(a);
+    assert_int_equal(op_metric(&f, "classes"), 2);
+    assert_int_equal(op_metric(&f, "dimensions"), 2);
+    ASSERT_PORT(&f, x, 26 * MS, "overflow");
+    ASSERT_PORT(&f, "{\"class\":\"y\"}", 21 * MS, "overflow"); /* no $rate needed: it exists */
+    ASSERT_PORT(&f, x, 52 * MS, "out");  /* the two events slid out */
+    ASSERT_PORT(&f, x, 52 * MS, "out");
+    ASSERT_PORT(&f, x, 52 * MS, "overflow");
+    op_stop(&f);
+}
+
+/* Many classes and windows, with grown tables, handed over whole. */
+static void test_bucket_handover_many(void **state) {
+    (void)state;
+    op_fix f;
+    op_start(&f, "grouper::bucket", NULL);
+    char meta[160];
+    op_begin(&f);
+    for (int i = 0; i < 2000; i++) {
+        snprintf(meta, sizeof meta, "{\"class\":\"class-%d\",\"rate\":1,\"cardinality\":5000,"
+                                    "\"dimensions\":{\"host\":\"h%d\"}}", i % 200, i);
+        op_event(&f, "1", meta, (uint64_t)i, 1);
+    }
+    assert_int_equal(op_process(&f), TB_OK);
+    op_handover(&f, true);
+    assert_int_equal(op_metric(&f, "classes"), 200);
+    assert_int_equal(op_metric(&f, "dimensions"), 2000);
+    op_begin(&f);
+    for (int i = 0; i < 2000; i++) {
+        snprintf(meta, sizeof meta, "{\"class\":\"class-%d\",\"dimensions\":{\"host\":\"h%d\"}}",
+                 i % 200, i);
+        op_event(&f, "1", meta, (uint64_t)i, 2);
+    }
+    assert_int_equal(op_process(&f), TB_OK);
+    for (uint32_t i = 0; i < 2000; i++)
+        assert_string_equal(op_port_name(&f, f.out.events[i].port), "overflow");
+    op_stop(&f);
+}
+
+static void test_bucket_restore_garbage(void **state) {
+    (void)state;
+    const char *b = "grouper::bucket";
+    const char *why = "grouper::bucket: cannot restore from a";
+    const char *bad_class = "grouper::bucket: cannot restore classes[0]: expected a record";
+    const char *bad_window = "grouper::bucket: cannot restore windows[0]: expected a record";
+#define WINDOW(fields) \
+    "{\"classes\":[{\"name\":\"c\",\"cardinality\":1}],\"windows\":[{" fields "}]}"
+    op_assert_restore(b, NULL, "null", TB_OK, NULL);
+    op_assert_restore(b, NULL, "\"junk\"", TB_EINVAL, "from a string without");
+    op_assert_restore(b, NULL, "[[],[]]", TB_EINVAL, why);
+    op_assert_restore(b, NULL, "{\"classes\":[]}", TB_EINVAL, why);
+    op_assert_restore(b, NULL, "{\"classes\":{},\"windows\":[]}", TB_EINVAL, why);
+    op_assert_restore(b, NULL, "{\"classes\":[1],\"windows\":[]}", TB_EINVAL, bad_class);
+    op_assert_restore(b, NULL, "{\"classes\":[{\"name\":1,\"cardinality\":1}],\"windows\":[]}",
+                      TB_EINVAL, bad_class);
+    op_assert_restore(b, NULL, "{\"classes\":[{\"name\":\"c\",\"cardinality\":0}],\"windows\":[]}",
+                      TB_EINVAL, bad_class);
+    op_assert_restore(b, NULL, "{\"classes\":[{\"name\":\"c\"}],\"windows\":[]}", TB_EINVAL,
+                      bad_class);
+    op_assert_restore(b, "{\"max_classes\":1}",
+                      "{\"classes\":[{\"name\":\"c\",\"cardinality\":1},{\"name\":\"d\","
+                      "\"cardinality\":1}],\"windows\":[]}",
+                      TB_EINVAL, "cannot restore 2 classes and 0 windows with max_classes 1");
+    op_assert_restore(b, NULL,
+                      "{\"classes\":[{\"name\":\"c\",\"cardinality\":1},{\"name\":\"c\","
+                      "\"cardinality\":1}],\"windows\":[]}",
+                      TB_EINVAL, "cannot restore classes[0]: its name repeats another's");
+    op_assert_restore(b, NULL, WINDOW("\"class\":0,\"dimensions\":null,\"rate\":1,\"slot_ms\":1,"
+                                      "\"last_tick\":0,\"slots\":[0]"),
+                      TB_OK, NULL);
+    op_assert_restore(b, NULL, WINDOW("\"class\":1,\"dimensions\":null,\"rate\":1,\"slot_ms\":1,"
+                                      "\"last_tick\":0,\"slots\":[0]"),
+                      TB_EINVAL, bad_window);
+    op_assert_restore(b, NULL, WINDOW("\"class\":0,\"rate\":1,\"slot_ms\":1,\"last_tick\":0,"
+                                      "\"slots\":[0]"),
+                      TB_EINVAL, bad_window); /* no dimensions */
+    op_assert_restore(b, NULL, WINDOW("\"class\":0,\"dimensions\":null,\"rate\":1,\"slot_ms\":0,"
+                                      "\"last_tick\":0,\"slots\":[0]"),
+                      TB_EINVAL, bad_window); /* a slot of 0 ms would never move */
+    op_assert_restore(b, NULL, WINDOW("\"class\":0,\"dimensions\":null,\"rate\":1,\"slot_ms\":1,"
+                                      "\"last_tick\":0,\"slots\":[]"),
+                      TB_EINVAL, bad_window);
+    op_assert_restore(b, "{\"max_windows\":2}",
+                      WINDOW("\"class\":0,\"dimensions\":null,\"rate\":1,\"slot_ms\":1,"
+                             "\"last_tick\":0,\"slots\":[0,0,0]"),
+                      TB_EINVAL, bad_window);
+    op_assert_restore(b, NULL, WINDOW("\"class\":0,\"dimensions\":null,\"rate\":1,\"slot_ms\":1,"
+                                      "\"last_tick\":0,\"slots\":[0,-1]"),
+                      TB_EINVAL, bad_window);
+    op_assert_restore(b, NULL, WINDOW("\"class\":0,\"dimensions\":null,\"rate\":1,"
+                                      "\"slot_ms\":9223372036854775807,\"last_tick\":0,"
+                                      "\"slots\":[0,0,0]"),
+                      TB_EINVAL, bad_window); /* the window's length overflows */
+    op_assert_restore(b, NULL, WINDOW("\"class\":0,\"dimensions\":null,\"rate\":1,\"slot_ms\":1,"
+                                      "\"last_tick\":0,\"slots\":[18446744073709551615,1]"),
+                      TB_EINVAL, bad_window); /* the sum overflows */
+    op_assert_restore(b, NULL, WINDOW("\"class\":\"c\",\"dimensions\":null,\"rate\":1,"
+                                      "\"slot_ms\":1,\"last_tick\":0,\"slots\":[0]"),
+                      TB_EINVAL, bad_window);
+    op_assert_restore(b, NULL,
+                      "{\"classes\":[{\"name\":\"c\",\"cardinality\":1}],\"windows\":[{\"class\":0,"
+                      "\"dimensions\":1,\"rate\":1,\"slot_ms\":1,\"last_tick\":0,\"slots\":[0]},{"
+                      "\"class\":0,\"dimensions\":2,\"rate\":1,\"slot_ms\":1,\"last_tick\":0,"
+                      "\"slots\":[0]}]}",
+                      TB_EINVAL,
+                      "cannot restore windows[0]: its class has more windows than its cardinality");
+    op_assert_restore(b, NULL,
+                      "{\"classes\":[{\"name\":\"c\",\"cardinality\":5}],\"windows\":[{\"class\":0,"
+                      "\"dimensions\":1,\"rate\":1,\"slot_ms\":1,\"last_tick\":0,\"slots\":[0]},{"
+                      "\"class\":0,\"dimensions\":1,\"rate\":1,\"slot_ms\":1,\"last_tick\":0,"
+                      "\"slots\":[0]}]}",
+                      TB_EINVAL, "cannot restore windows[0]: it repeats the dimensions");
+    op_assert_restore(b, "{\"max_dimensions\":1}",
+                      "{\"classes\":[{\"name\":\"c\",\"cardinality\":5}],\"windows\":[{\"class\":0,"
+                      "\"dimensions\":1,\"rate\":1,\"slot_ms\":1,\"last_tick\":0,\"slots\":[0]},{"
+                      "\"class\":0,\"dimensions\":2,\"rate\":1,\"slot_ms\":1,\"last_tick\":0,"
+                      "\"slots\":[0]}]}",
+                      TB_EINVAL, "with max_classes 1000 and max_dimensions 1");
+    /* dimensions too large to be a key */
+    char *big = malloc(5200);
+    assert_non_null(big);
+    int n = snprintf(big, 5200, "%s", "{\"classes\":[{\"name\":\"c\",\"cardinality\":1}],"
+                                      "\"windows\":[{\"class\":0,\"rate\":1,\"slot_ms\":1,"
+                                      "\"last_tick\":0,\"slots\":[0],\"dimensions\":\"");
+    memset(big + n, 'd', 5000);
+    snprintf(big + n + 5000, 200, "\"}]}");
+    op_assert_restore(b, NULL, big, TB_EINVAL,
+                      "cannot restore windows[0]: its dimensions are too large");
+    free(big);
+#undef WINDOW
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bucket_tremor),        cmocka_unit_test(test_bucket_sliding),
@@ -347,7 +565,9 @@ int main(void) {
         cmocka_unit_test(test_bucket_cardinality),   cmocka_unit_test(test_bucket_max_classes),
         cmocka_unit_test(test_bucket_max_dimensions), cmocka_unit_test(test_bucket_many),
         cmocka_unit_test(test_bucket_refusals),      cmocka_unit_test(test_bucket_memory_limit),
-        cmocka_unit_test(test_bucket_config),
+        cmocka_unit_test(test_bucket_config),        cmocka_unit_test(test_bucket_handover),
+        cmocka_unit_test(test_bucket_saved_value),   cmocka_unit_test(test_bucket_handover_many),
+        cmocka_unit_test(test_bucket_restore_garbage),
     };
     return cmocka_run_group_tests_name("operator grouper", tests, op_group_setup,
                                        op_group_teardown);

@@ -50,6 +50,9 @@ static void test_catalogue(void **state) {
         assert_non_null(c->vt.op.create);
         assert_non_null(c->vt.op.destroy);
         assert_non_null(c->vt.op.process);
+        /* every bundled operator can be reloaded while a pipeline runs it (1.2) */
+        assert_non_null(c->vt.op.save);
+        assert_non_null(c->vt.op.restore);
     }
 }
 
@@ -89,11 +92,42 @@ static void test_passthrough_config(void **state) {
     op_stop(&f);
 }
 
+static void passthrough_step(op_fix *f, uint32_t step) {
+    tb_event *e = op_event(f, "{\"x\":[1,2]}", "{\"m\":true}", step, step * 10);
+    e->flags = step % 2 ? TB_EF_TRANSACTIONAL : 0;
+    op_event(f, "\"two\"", NULL, step + 100, step * 10 + 1);
+    assert_int_equal(op_process(f), TB_OK);
+}
+
+/* Stateless: save says null, and a reloaded instance passes events on as before. */
+static void test_passthrough_handover(void **state) {
+    (void)state;
+    op_fix f;
+    op_start(&f, "passthrough", NULL);
+    tb_arena *a = tbr_arena_new(0);
+    assert_non_null(a);
+    tb_value saved = op_save(&f, a);
+    assert_int_equal(saved.type, TB_NULL);
+    tbr_arena_free(a);
+    op_stop(&f);
+    op_assert_handover("passthrough", NULL, passthrough_step, 4);
+}
+
+/* Nothing to restore: whatever it is given (a newer build's state, garbage) is ignored. */
+static void test_passthrough_restore_anything(void **state) {
+    (void)state;
+    op_assert_restore("passthrough", NULL, "null", TB_OK, NULL);
+    op_assert_restore("passthrough", NULL, "\"junk\"", TB_OK, NULL);
+    op_assert_restore("passthrough", NULL, "{\"count\":[{}],\"x\":-1}", TB_OK, NULL);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_catalogue),
         cmocka_unit_test(test_passthrough),
         cmocka_unit_test(test_passthrough_config),
+        cmocka_unit_test(test_passthrough_handover),
+        cmocka_unit_test(test_passthrough_restore_anything),
     };
     return cmocka_run_group_tests_name("operator passthrough", tests, op_group_setup,
                                        op_group_teardown);

@@ -401,6 +401,201 @@ static void test_qos_config(void **state) {
                       "option 'outputs': expected array");
 }
 
+/* --- handover on a reload --------------------------------------------------------------------- */
+
+/* One event (data its id) at t_ns, in the batch op_begin emptied. */
+static void send_one(op_fix *f, uint64_t id, uint64_t t_ns) {
+    op_event(f, "\"e\"", "{\"m\":1}", id, t_ns);
+    assert_int_equal(op_process(f), TB_OK);
+}
+
+/* Backoffs counted from remembered ingest times, from the latest time seen, ended by ticks
+ * and by good acks. */
+static void bp_step(op_fix *f, uint32_t step) {
+    switch (step) {
+    case 0: send_one(f, 1, 1 * MS); break;
+    case 1: send_one(f, 2, 2 * MS); break;
+    case 2: send_one(f, 3, 5 * MS); break;
+    case 3: ack(f, 1, 200 * MS); break; /* 1 ms from event 1's 1 ms, not the latest 5 ms */
+    case 4: send_one(f, 4, 1 * MS + MS / 2); break;
+    case 5: send_one(f, 5, 2 * MS + MS / 2); break;
+    case 6: op_contraflow(f, TB_CF_FAIL, 2, 0, 0); break; /* 10 ms from 2 ms */
+    case 7: send_one(f, 6, 11 * MS); break;
+    case 8: assert_int_equal(op_tick(f, 11 * MS + MS / 2), TB_OK); break;
+    case 9: send_one(f, 7, 12 * MS); break;
+    case 10: op_contraflow(f, TB_CF_FAIL, 999, 0, 0); break; /* 100 ms from 12 ms */
+    case 11: send_one(f, 8, 105 * MS); break;
+    case 12: assert_int_equal(op_tick(f, 113 * MS), TB_OK); break;
+    case 13: send_one(f, 9, 114 * MS); break;
+    case 14: op_contraflow(f, TB_CF_CIRCUIT_OPEN, 0, 0, 0); break;
+    case 15: send_one(f, 10, 115 * MS); break;
+    case 16: ack(f, 9, 1); break;
+    default: send_one(f, 11, 116 * MS); break;
+    }
+}
+
+static void test_bp_handover(void **state) {
+    (void)state;
+    op_assert_handover("qos::backpressure", BP_CONFIG, bp_step, 18);
+    /* pause mode: the circuit breaker is part of what the new instance takes over */
+    op_assert_handover("qos::backpressure",
+                       "{\"timeout\":100000000,\"steps\":[1,10,100],\"method\":\"pause\"}", bp_step,
+                       18);
+
+    op_fix f;
+    op_start(&f, "qos::backpressure", "{\"timeout\":100,\"steps\":[7],\"method\":\"pause\"}");
+    ASSERT_SEND(&f, 3, 5 * MS, "out");
+    op_contraflow(&f, TB_CF_FAIL, 3, 0, 0);
+    tb_arena *a = tbr_arena_new(0);
+    assert_non_null(a);
+    tb_value saved = op_save(&f, a);
+    op_assert_json(&saved, "{\"backoff\":7000000,\"next\":12000000,\"clock\":5000000,"
+                           "\"recent\":[{\"id\":3,\"ingest_ns\":5000000}]}");
+    tbr_arena_free(a);
+    op_handover(&f, false);
+    assert_int_equal(op_metric(&f, "backoff_ns"), 7 * MS); /* the gauge follows */
+    assert_true(op_circuit_open(&f));
+    op_stop(&f);
+}
+
+static void test_bp_restore_garbage(void **state) {
+    (void)state;
+    const char *b = "qos::backpressure";
+    const char *why = "qos::backpressure: cannot restore from a";
+    op_assert_restore(b, BP_CONFIG, "null", TB_OK, NULL);
+    op_assert_restore(b, BP_CONFIG, "\"junk\"", TB_EINVAL, "from a string without");
+    op_assert_restore(b, BP_CONFIG, "[1,2,3]", TB_EINVAL, why);
+    op_assert_restore(b, BP_CONFIG, "{\"backoff\":1,\"next\":1,\"clock\":1}", TB_EINVAL, why);
+    op_assert_restore(b, BP_CONFIG, "{\"backoff\":-1,\"next\":1,\"clock\":1,\"recent\":[]}",
+                      TB_EINVAL, why);
+    op_assert_restore(b, BP_CONFIG, "{\"backoff\":1,\"next\":true,\"clock\":1,\"recent\":[]}",
+                      TB_EINVAL, why);
+    op_assert_restore(b, BP_CONFIG, "{\"backoff\":1,\"next\":1,\"clock\":1,\"recent\":{}}",
+                      TB_EINVAL, why);
+    op_assert_restore(b, BP_CONFIG, "{\"backoff\":1,\"next\":1,\"clock\":1,\"recent\":[7]}",
+                      TB_EINVAL, "cannot restore recent[0]");
+    op_assert_restore(b, BP_CONFIG,
+                      "{\"backoff\":1,\"next\":1,\"clock\":1,\"recent\":[{\"id\":1}]}", TB_EINVAL,
+                      "cannot restore recent[0]");
+    op_assert_restore(b, BP_CONFIG,
+                      "{\"backoff\":1,\"next\":1,\"clock\":1,\"recent\":[{\"id\":1,\"ingest_ns\":2,"
+                      "\"x\":3}],\"newer\":{}}",
+                      TB_OK, NULL);
+}
+
+#define PERC_SEEDED "{\"timeout\":100000000,\"seed\":42,\"step_down\":0.1,\"step_up\":0.05}"
+
+/* Fractions going down and up, decided by the seeded generator or by ingest time. */
+static void perc_step(op_fix *f, uint32_t step) {
+    switch (step % 4) {
+    case 0:
+        for (uint32_t i = 0; i < 3; i++) op_contraflow(f, TB_CF_FAIL, i, 0, 0);
+        break;
+    case 1:
+    case 3:
+        for (uint32_t i = 0; i < 12; i++)
+            op_event(f, "1", NULL, step * 100 + i, step * 7919 + i * 4099);
+        assert_int_equal(op_process(f), TB_OK);
+        break;
+    default: ack(f, step, step % 8 == 2 ? 1 : 200 * MS); break;
+    }
+}
+
+static void test_perc_handover(void **state) {
+    (void)state;
+    op_assert_handover("qos::percentile", PERC_SEEDED, perc_step, 16);
+    op_assert_handover("qos::percentile", "{\"timeout\":100000000,\"step_down\":0.1}", perc_step,
+                       16);
+
+    op_fix f;
+    op_start(&f, "qos::percentile", PERC_SEEDED);
+    op_contraflow(&f, TB_CF_FAIL, 1, 0, 0);
+    tb_arena *a = tbr_arena_new(0);
+    assert_non_null(a);
+    tb_value saved = op_save(&f, a);
+    op_assert_json(&saved, "{\"perc\":0.9,\"rng\":42}");
+    tbr_arena_free(a);
+    op_handover(&f, false);
+    assert_int_equal(pass_ppm(&f), 900000); /* the gauge follows */
+    op_stop(&f);
+}
+
+static void test_perc_restore_garbage(void **state) {
+    (void)state;
+    const char *p = "qos::percentile";
+    const char *why = "qos::percentile: cannot restore from a";
+    op_assert_restore(p, PERC_SEEDED, "null", TB_OK, NULL);
+    op_assert_restore(p, PERC_SEEDED, "\"junk\"", TB_EINVAL, "from a string without");
+    op_assert_restore(p, PERC_SEEDED, "0.5", TB_EINVAL, why);
+    op_assert_restore(p, PERC_SEEDED, "{\"perc\":0.5}", TB_EINVAL, why);
+    op_assert_restore(p, PERC_SEEDED, "{\"perc\":1.5,\"rng\":1}", TB_EINVAL, why);
+    op_assert_restore(p, PERC_SEEDED, "{\"perc\":-0.1,\"rng\":1}", TB_EINVAL, why);
+    op_assert_restore(p, PERC_SEEDED, "{\"perc\":\"half\",\"rng\":1}", TB_EINVAL, why);
+    op_assert_restore(p, PERC_SEEDED, "{\"perc\":0.5,\"rng\":-1}", TB_EINVAL, why);
+    op_assert_restore(p, PERC_SEEDED, "{\"perc\":0,\"rng\":1,\"later\":[]}", TB_OK, NULL);
+}
+
+/* Turns across batches, circuits opening and closing, all of them closed. */
+static void rr_step(op_fix *f, uint32_t step) {
+    static const char *const data[] = {"1", "2", "3"};
+    const uint32_t out = 0, out1 = 3, out2 = 4;
+    switch (step % 8) {
+    case 1: op_contraflow(f, TB_CF_CIRCUIT_OPEN, 0, 0, out2); return;
+    case 3: op_contraflow(f, TB_CF_CIRCUIT_OPEN, 0, 0, out); return;
+    case 4: op_contraflow(f, TB_CF_CIRCUIT_OPEN, 0, 0, out1); return; /* none left */
+    case 6: op_contraflow(f, TB_CF_CIRCUIT_CLOSE, 0, 0, step % 16 == 6 ? out2 : out); return;
+    case 7: op_contraflow(f, TB_CF_CIRCUIT_CLOSE, 0, 0, out1); return;
+    default:
+        for (uint32_t i = 0; i < 1 + step % 3; i++) op_event(f, data[i], NULL, step * 10 + i, step);
+        assert_int_equal(op_process(f), TB_OK);
+        return;
+    }
+}
+
+static void test_rr_handover(void **state) {
+    (void)state;
+    op_assert_handover("qos::roundrobin", "{\"outputs\":[\"out\",\"out2\",\"out1\",\"out2\"]}",
+                       rr_step, 32);
+
+    op_fix f;
+    op_start(&f, "qos::roundrobin", "{\"outputs\":[\"out\",\"out2\",\"out2\"]}");
+    ASSERT_SEND(&f, 1, 1, "out");
+    op_contraflow(&f, TB_CF_CIRCUIT_OPEN, 0, 0, 4);
+    tb_arena *a = tbr_arena_new(0);
+    assert_non_null(a);
+    tb_value saved = op_save(&f, a);
+    op_assert_json(&saved, "{\"next\":1,\"down\":[\"out2\"]}"); /* named once */
+    tbr_arena_free(a);
+    op_contraflow(&f, TB_CF_CIRCUIT_OPEN, 0, 0, 0);
+    assert_true(op_circuit_open(&f));
+    op_handover(&f, false);
+    assert_true(op_circuit_open(&f)); /* no output left: the new one's is open too */
+    ASSERT_SEND(&f, 2, 2, "overflow");
+    op_contraflow(&f, TB_CF_CIRCUIT_CLOSE, 0, 0, 4);
+    assert_false(op_circuit_open(&f));
+    ASSERT_SEND(&f, 3, 3, "out2");
+    op_stop(&f);
+}
+
+static void test_rr_restore_garbage(void **state) {
+    (void)state;
+    const char *r = "qos::roundrobin";
+    const char *cfg = "{\"outputs\":[\"out\",\"out1\"]}";
+    const char *why = "qos::roundrobin: cannot restore from a";
+    op_assert_restore(r, cfg, "null", TB_OK, NULL);
+    op_assert_restore(r, cfg, "\"junk\"", TB_EINVAL, "from a string without");
+    op_assert_restore(r, cfg, "{\"next\":0}", TB_EINVAL, why);
+    op_assert_restore(r, cfg, "{\"next\":\"0\",\"down\":[]}", TB_EINVAL, why);
+    op_assert_restore(r, cfg, "{\"next\":0,\"down\":\"out\"}", TB_EINVAL, why);
+    op_assert_restore(r, cfg, "{\"next\":2,\"down\":[]}", TB_EINVAL,
+                      "cannot restore turn 2 of 2 outputs");
+    op_assert_restore(r, cfg, "{\"next\":0,\"down\":[3]}", TB_EINVAL,
+                      "cannot restore down[0]: expected a port name, found int");
+    /* ports it does not distribute over are ignored */
+    op_assert_restore(r, cfg, "{\"next\":1,\"down\":[\"out7\",\"err\",\"nope\",\"out1\"],\"x\":1}",
+                      TB_OK, NULL);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bp_pass),        cmocka_unit_test(test_bp_halt_on_error),
@@ -411,6 +606,9 @@ int main(void) {
         cmocka_unit_test(test_perc_seed),      cmocka_unit_test(test_rr_block),
         cmocka_unit_test(test_rr_all_closed),  cmocka_unit_test(test_rr_turns),
         cmocka_unit_test(test_qos_config),
+        cmocka_unit_test(test_bp_handover),    cmocka_unit_test(test_bp_restore_garbage),
+        cmocka_unit_test(test_perc_handover),  cmocka_unit_test(test_perc_restore_garbage),
+        cmocka_unit_test(test_rr_handover),    cmocka_unit_test(test_rr_restore_garbage),
     };
     return cmocka_run_group_tests_name("operator qos", tests, op_group_setup, op_group_teardown);
 }

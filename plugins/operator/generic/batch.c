@@ -21,8 +21,14 @@
  * output batch's arena when emitted (vcopy.h). An event that cannot be held (too deep, out
  * of memory) goes to "err" with the reason instead.
  *
- * Thread contract: create/destroy on the control thread; process and tick on the
- * instance's thread.
+ * On a reload the new instance takes over the batch being filled (save/restore): every held
+ * event in full (data, meta, id, ingest_ns, source, stream, flags), the first event's time
+ * the timeout counts from, and the sequence number of the next batch:
+ *   {"next_id": n, "first_ns": t,
+ *    "events": [{"data", "meta", "id", "ingest_ns", "source", "stream", "flags"}, ...]}
+ *
+ * Thread contract: create/destroy on the control thread; process, tick, save and restore on
+ * the instance's thread.
  */
 #include "generic.h"
 
@@ -250,6 +256,123 @@ static int TB_CALL batch_tick(void *instance, uint64_t now_ns, tb_batch *out) {
     return flush(b, out);
 }
 
+/* --- handover on a reload --------------------------------------------------------------------- */
+
+/* Held event h as a record in arena, every value copied. */
+static int save_held(tb_arena *a, const held *h, tb_value *rec) {
+    tb_value *slot;
+    *rec = tb_object();
+    if (!(slot = tbop_vc_put(a, rec, "data"))) return TB_ENOMEM;
+    int rc = tbop_vc_to_arena(a, &h->data, slot);
+    if (rc) return rc;
+    if (!(slot = tbop_vc_put(a, rec, "meta"))) return TB_ENOMEM;
+    if ((rc = tbop_vc_to_arena(a, &h->meta, slot))) return rc;
+    static const char *const names[] = {"id", "ingest_ns", "source", "stream", "flags"};
+    const uint64_t values[] = {h->id, h->ingest_ns, h->source, h->stream, h->flags};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (!(slot = tbop_vc_put(a, rec, names[i]))) return TB_ENOMEM;
+        *slot = tb_u64(values[i]);
+    }
+    return TB_OK;
+}
+
+static int TB_CALL batch_save(void *instance, tb_arena *arena, tb_value *out) {
+    batcher *b = instance;
+    tb_value saved = tb_object(), events = tb_array();
+    tb_value *slot;
+    int rc = TB_ENOMEM;
+    if (b->len) {
+        events.as.items = tb_arena_alloc(arena, (size_t)b->len * sizeof(tb_value), 8);
+        if (!events.as.items) goto fail_copy;
+        for (; events.len < b->len; events.len++)
+            if ((rc = save_held(arena, &b->events[events.len], &events.as.items[events.len])))
+                goto fail_copy;
+    }
+    rc = TB_ENOMEM;
+    if (!(slot = tbop_vc_put(arena, &saved, "next_id"))) goto fail_copy;
+    *slot = tb_u64(b->next_id);
+    if (!(slot = tbop_vc_put(arena, &saved, "first_ns"))) goto fail_copy;
+    *slot = tb_u64(b->first_ns);
+    if (!(slot = tbop_vc_put(arena, &saved, "events"))) goto fail_copy;
+    *slot = events;
+    *out = saved;
+    return TB_OK;
+fail_copy:
+    /* held values were copied into the pool once, so they copy again unless memory is out */
+    return tb_fail(b->host, b->ctx, rc, "generic::batch: cannot save the batch: %s",
+                   rc == TB_ENOMEM ? "out of memory" : "a value is nested too deeply");
+}
+
+/* Reads the header of saved event record rec into *h (values not yet copied); false when a
+ * member is missing or out of range. */
+static bool read_held(const tb_value *rec, held *h) {
+    uint64_t id, ingest_ns, source, stream, flags;
+    if (!tbop_vc_get_u64(rec, "id", &id) || !tbop_vc_get_u64(rec, "ingest_ns", &ingest_ns) ||
+        !tbop_vc_get_u64(rec, "source", &source) || !tbop_vc_get_u64(rec, "stream", &stream) ||
+        !tbop_vc_get_u64(rec, "flags", &flags))
+        return false;
+    if (source > UINT32_MAX || stream > UINT32_MAX || flags > UINT16_MAX) return false;
+    if (!tb_object_getz(rec, "data") || !tb_object_getz(rec, "meta")) return false;
+    h->id = id;
+    h->ingest_ns = ingest_ns;
+    h->source = (uint32_t)source;
+    h->stream = (uint32_t)stream;
+    h->flags = (uint16_t)flags;
+    return true;
+}
+
+/* Takes over what batch_save wrote: null (a build that kept no state) leaves the batch
+ * empty; members this build does not know are ignored. Everything is checked before the
+ * instance changes; on running out of memory midway the batch is left empty. */
+static int TB_CALL batch_restore(void *instance, const tb_value *saved) {
+    batcher *b = instance;
+    uint64_t next_id, first_ns;
+    held h;
+    if (saved->type == TB_NULL) return TB_OK;
+    const tb_value *events = tb_object_getz(saved, "events");
+    if (!tbop_vc_get_u64(saved, "next_id", &next_id) ||
+        !tbop_vc_get_u64(saved, "first_ns", &first_ns) || !events || events->type != TB_ARRAY)
+        return tb_fail(b->host, b->ctx, TB_EINVAL,
+                       "generic::batch: cannot restore from a %s without unsigned \"next_id\" "
+                       "and \"first_ns\" and an array \"events\"",
+                       tb_type_name(saved->type));
+    if (events->len > b->count)
+        return tb_fail(b->host, b->ctx, TB_EINVAL,
+                       "generic::batch: cannot restore a batch of %u events with count %llu",
+                       events->len, (unsigned long long)b->count);
+    for (uint32_t i = 0; i < events->len; i++)
+        if (events->as.items[i].type != TB_OBJECT || !read_held(&events->as.items[i], &h))
+            return tb_fail(b->host, b->ctx, TB_EINVAL,
+                           "generic::batch: cannot restore events[%u]: expected a record of data, "
+                           "meta, id, ingest_ns, source, stream and flags (in range)",
+                           i);
+
+    b->len = 0;
+    tbop_vc_pool_reset(&b->pool);
+    if (events->len > b->cap) {
+        held *n = b->host->realloc(b->ctx, b->events, (size_t)events->len * sizeof *n);
+        if (!n) return tb_fail(b->host, b->ctx, TB_ENOMEM, "generic::batch: out of memory");
+        b->events = n;
+        b->cap = events->len;
+    }
+    for (uint32_t i = 0; i < events->len; i++) {
+        const tb_value *rec = &events->as.items[i];
+        held *dst = &b->events[i];
+        read_held(rec, dst);
+        int rc = tbop_vc_to_pool(&b->pool, tb_object_getz(rec, "data"), &dst->data);
+        if (!rc) rc = tbop_vc_to_pool(&b->pool, tb_object_getz(rec, "meta"), &dst->meta);
+        if (rc) {
+            tbop_vc_pool_reset(&b->pool);
+            return tb_fail(b->host, b->ctx, rc, "generic::batch: cannot restore events[%u]: %s",
+                           i, rc == TB_ENOMEM ? "out of memory" : "nested too deeply");
+        }
+    }
+    b->len = events->len;
+    b->first_ns = first_ns;
+    b->next_id = next_id;
+    return TB_OK;
+}
+
 static const char *const ports[] = {"out", "err", NULL};
 
 static const tb_operator_vtable vtable = {
@@ -259,6 +382,8 @@ static const tb_operator_vtable vtable = {
     .destroy = batch_destroy,
     .process = batch_process,
     .tick = batch_tick,
+    .save = batch_save,
+    .restore = batch_restore,
 };
 
 const tb_component tbop_generic_batch = {

@@ -7,9 +7,15 @@
  * The record is built in the batch's arena and points at the event's data without copying
  * it: both live exactly as long as the batch.
  *
- * Thread contract: create/destroy on the control thread; process on the instance's thread.
+ * On a reload the count is handed over (save/restore): {"count": n}, so the new instance
+ * goes on from n + 1.
+ *
+ * Thread contract: create/destroy on the control thread; process, save and restore on the
+ * instance's thread.
  */
 #include "generic.h"
+
+#include "vcopy.h"
 
 typedef struct counter {
     const tb_host_api *host;
@@ -58,6 +64,30 @@ static int TB_CALL counter_process(void *instance, uint32_t in_port, tb_batch *i
     return TB_OK;
 }
 
+/* {"count": events seen so far}. */
+static int TB_CALL counter_save(void *instance, tb_arena *arena, tb_value *out) {
+    counter *c = instance;
+    tb_value saved = tb_object();
+    tb_value *slot = tbop_vc_put(arena, &saved, "count");
+    if (!slot) return tb_fail(c->host, c->ctx, TB_ENOMEM, "generic::counter: out of memory");
+    *slot = tb_u64(c->count);
+    *out = saved;
+    return TB_OK;
+}
+
+/* null (a build that kept no state) starts from 0; other members are a newer build's. */
+static int TB_CALL counter_restore(void *instance, const tb_value *saved) {
+    counter *c = instance;
+    uint64_t count;
+    if (saved->type == TB_NULL) return TB_OK;
+    if (!tbop_vc_get_u64(saved, "count", &count))
+        return tb_fail(c->host, c->ctx, TB_EINVAL,
+                       "generic::counter: cannot restore from a %s without an unsigned \"count\"",
+                       tb_type_name(saved->type));
+    c->count = count;
+    return TB_OK;
+}
+
 static const char *const ports[] = {"out", "err", NULL};
 
 static const tb_operator_vtable vtable = {
@@ -66,6 +96,8 @@ static const tb_operator_vtable vtable = {
     .create = counter_create,
     .destroy = counter_destroy,
     .process = counter_process,
+    .save = counter_save,
+    .restore = counter_restore,
 };
 
 const tb_component tbop_generic_counter = {

@@ -4,7 +4,8 @@
  * One recursive copy serves both directions; only the allocator differs. Strings, bytes and
  * keys are copied too, since they may point into the input buffer a decoder was given or
  * into the batch's arena. Copied arrays and objects hold exactly len slots (no capacity
- * flag), which every reader of the value model accepts.
+ * flag), which every reader of the value model accepts. The last two helpers serve save and
+ * restore (a reload's handover), which build and read records of named members.
  *
  * Thread contract: as vcopy.h says: one instance's thread.
  */
@@ -188,4 +189,23 @@ int tbop_vc_to_arena(tb_arena *arena, const tb_value *src, tb_value *dst) {
     int rc = copy_value(arena_alloc, arena, src, dst, 0);
     if (rc) *dst = tb_null();
     return rc;
+}
+
+tb_value *tbop_vc_put(tb_arena *arena, tb_value *obj, const char *key) {
+    size_t n = strlen(key);
+    const char *copy = tb_arena_dup(arena, key, n);
+    return copy ? tb_object_append(arena, obj, copy, n) : NULL;
+}
+
+bool tbop_vc_get_u64(const tb_value *obj, const char *key, uint64_t *out) {
+    const tb_value *v = tb_object_getz(obj, key);
+    if (v && v->type == TB_U64) {
+        *out = v->as.u;
+        return true;
+    }
+    if (v && v->type == TB_I64 && v->as.i >= 0) {
+        *out = (uint64_t)v->as.i;
+        return true;
+    }
+    return false;
 }

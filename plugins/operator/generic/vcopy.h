@@ -40,4 +40,13 @@ int tbop_vc_to_pool(vc_pool *pool, const tb_value *src, tb_value *dst);
 /* Copies src with all it holds into arena as *dst. TB_OK, TB_ENOMEM or TB_EINVAL. */
 int tbop_vc_to_arena(tb_arena *arena, const tb_value *src, tb_value *dst);
 
+/* For saved state (an operator's save), which may not point into the plugin's memory:
+ * appends member key, the key copied into arena, to object obj and returns its null slot,
+ * or NULL when out of memory. */
+tb_value *tbop_vc_put(tb_arena *arena, tb_value *obj, const char *key);
+
+/* For restore: the unsigned integer member key of obj (TB_U64, or TB_I64 when not negative)
+ * into *out. False when obj is not an object, or the member is absent or not one. */
+bool tbop_vc_get_u64(const tb_value *obj, const char *key, uint64_t *out);
+
 #endif

@@ -26,8 +26,16 @@
  * (least recently used evicted first, also when an allocation fails), slots per window,
  * and the size of a dimensions value.
  *
- * Thread contract: create/destroy on the control thread; process on the instance's thread.
- * The instance is not shared.
+ * On a reload the new instance takes over every class and window (save/restore), in their
+ * order of use, so limits and evictions go on as if nothing happened:
+ *   {"classes": [{"name", "cardinality"}, ...],
+ *    "windows": [{"class": <index in classes>, "dimensions": <the value>, "rate", "slot_ms",
+ *                 "last_tick": <ingest_ns>, "slots": [<count>, ...]}, ...]}
+ * both lists most recently used first, a window's slots from the oldest to the current one.
+ * Dimensions travel as values, not as this build's encoding of them.
+ *
+ * Thread contract: create/destroy on the control thread; process, save and restore on the
+ * instance's thread. The instance is not shared.
  */
 #include <temblor/temblor.h>
 
@@ -106,6 +114,7 @@ struct bclass {
     link dims; /* its windows */
     uint64_t cardinality; /* windows it may keep */
     uint64_t ndims; /* windows it has */
+    uint64_t ordinal; /* its index in the list save writes, while save runs */
     uint32_t name_len;
     char name[];
 };
@@ -324,12 +333,16 @@ static bdim *dim_find(bucket *b, const bclass *c, uint64_t h, const uint8_t *key
     return NULL;
 }
 
-static void dim_remove(bucket *b, bdim *d) {
+static void dim_free(bucket *b, bdim *d) {
     table_remove(&b->dims_by_key, &d->h);
     list_unlink(&d->in_class);
     list_unlink(&d->in_all);
     d->cls->ndims--;
     b->host->free(b->ctx, d);
+}
+
+static void dim_remove(bucket *b, bdim *d) {
+    dim_free(b, d);
     metric_add(b, b->m_evicted, 1);
 }
 
@@ -338,6 +351,20 @@ static bool evict_oldest_dim(bucket *b) {
     if (list_empty(&b->dims)) return false;
     dim_remove(b, CONTAINER(b->dims.prev, bdim, in_all));
     return true;
+}
+
+/* Makes d, allocated with room for d->size slots and the key in b->kbuf after them, the most
+ * recently used window of class c, under hash h. */
+static void dim_link(bucket *b, bclass *c, bdim *d, uint64_t h) {
+    uint8_t *key = (uint8_t *)d->slots + (size_t)d->size * sizeof d->slots[0];
+    memcpy(key, b->kbuf, b->klen);
+    d->cls = c;
+    d->key = key;
+    d->key_len = (uint32_t)b->klen;
+    list_push_front(&c->dims, &d->in_class);
+    list_push_front(&b->dims, &d->in_all);
+    c->ndims++;
+    table_insert(b, &b->dims_by_key, &d->h, h);
 }
 
 /* The shape of a new window, read from the event's metadata. */
@@ -356,19 +383,11 @@ static bdim *dim_new(bucket *b, bclass *c, uint64_t h, const shape *s) {
     while (!(d = b->host->alloc(b->ctx, sizeof *d + slots + b->klen)))
         if (!evict_oldest_dim(b)) return NULL;
     memset(d, 0, sizeof *d + slots);
-    d->cls = c;
     d->size = (uint32_t)s->windows;
     d->max = s->rate;
     d->slot_ms = s->time_range / s->windows;
     d->window_ms = d->slot_ms * s->windows;
-    uint8_t *key = (uint8_t *)d->slots + slots;
-    memcpy(key, b->kbuf, b->klen);
-    d->key = key;
-    d->key_len = (uint32_t)b->klen;
-    list_push_front(&c->dims, &d->in_class);
-    list_push_front(&b->dims, &d->in_all);
-    c->ndims++;
-    table_insert(b, &b->dims_by_key, &d->h, h);
+    dim_link(b, c, d, h);
     return d;
 }
 
@@ -383,12 +402,25 @@ static bclass *class_find(bucket *b, uint64_t h, const char *name, size_t len) {
     return NULL;
 }
 
-/* Forgets class c with all its windows. */
-static void class_remove(bucket *b, bclass *c) {
-    while (!list_empty(&c->dims)) dim_remove(b, CONTAINER(c->dims.next, bdim, in_class));
+/* Forgets class c with all its windows (counted as evicted when evict is set). */
+static void class_free(bucket *b, bclass *c, bool evict) {
+    while (!list_empty(&c->dims)) {
+        bdim *d = CONTAINER(c->dims.next, bdim, in_class);
+        if (evict) dim_remove(b, d);
+        else dim_free(b, d);
+    }
     table_remove(&b->classes_by_name, &c->h);
     list_unlink(&c->lru);
     b->host->free(b->ctx, c);
+}
+
+static void class_remove(bucket *b, bclass *c) { class_free(b, c, true); }
+
+/* Makes c, named, the most recently used class, under hash h. */
+static void class_link(bucket *b, bclass *c, uint64_t h) {
+    list_init(&c->dims);
+    list_push_front(&b->classes, &c->lru);
+    table_insert(b, &b->classes_by_name, &c->h, h);
 }
 
 static bclass *class_new(bucket *b, uint64_t h, const char *name, size_t len,
@@ -402,9 +434,7 @@ static bclass *class_new(bucket *b, uint64_t h, const char *name, size_t len,
     c->cardinality = cardinality;
     c->name_len = (uint32_t)len;
     memcpy(c->name, name, len);
-    list_init(&c->dims);
-    list_push_front(&b->classes, &c->lru);
-    table_insert(b, &b->classes_by_name, &c->h, h);
+    class_link(b, c, h);
     return c;
 }
 
@@ -604,6 +634,350 @@ static int TB_CALL bucket_process(void *instance, uint32_t in_port, tb_batch *in
     return TB_OK;
 }
 
+/* --- handover on a reload --------------------------------------------------------------------- */
+
+/* Appends member key to obj, the key copied into arena: saved state may not point into the
+ * plugin's memory. NULL when out of memory. */
+static tb_value *save_put(tb_arena *a, tb_value *obj, const char *key) {
+    size_t n = strlen(key);
+    const char *copy = tb_arena_dup(a, key, n);
+    return copy ? tb_object_append(a, obj, copy, n) : NULL;
+}
+
+static bool key_read_u64(const uint8_t **p, const uint8_t *end, uint64_t *u) {
+    if (end - *p < 8) return false;
+    *u = 0;
+    for (int i = 0; i < 8; i++) *u |= (uint64_t)(*p)[i] << (8 * i);
+    *p += 8;
+    return true;
+}
+
+/* A length-prefixed run of the key, copied into arena. */
+static int key_read_run(tb_arena *a, const uint8_t **p, const uint8_t *end, const char **out,
+                        uint32_t *len) {
+    uint64_t n;
+    if (!key_read_u64(p, end, &n) || n > (uint64_t)(end - *p)) return TB_EINVAL;
+    if (!(*out = tb_arena_dup(a, *p, (size_t)n))) return TB_ENOMEM;
+    *len = (uint32_t)n;
+    *p += n;
+    return TB_OK;
+}
+
+/* Decodes the key key_value wrote, from *p on, back into a value in arena: the dimensions as
+ * Tremor's key has them (an integer that fits int64 comes back signed). */
+static int key_decode(tb_arena *a, const uint8_t **p, const uint8_t *end, tb_value *out,
+                      unsigned depth) {
+    uint64_t u;
+    int rc;
+    if (depth > BUCKET_MAX_DEPTH || *p >= end) return TB_EINVAL;
+    char tag = (char)*(*p)++;
+    switch (tag) {
+    case 'n': *out = tb_null(); return TB_OK;
+    case 't': *out = tb_bool(true); return TB_OK;
+    case 'f': *out = tb_bool(false); return TB_OK;
+    case 'i':
+    case 'u':
+    case 'd':
+        if (!key_read_u64(p, end, &u)) return TB_EINVAL;
+        if (tag == 'u') *out = tb_u64(u);
+        else if (tag == 'i') *out = tb_i64((int64_t)u);
+        else {
+            double f;
+            memcpy(&f, &u, sizeof f);
+            *out = tb_f64(f);
+        }
+        return TB_OK;
+    case 's':
+    case 'b': {
+        const char *run;
+        uint32_t len;
+        if ((rc = key_read_run(a, p, end, &run, &len))) return rc;
+        *out = tag == 's' ? tb_string(run, len) : tb_bytes(run, len);
+        return TB_OK;
+    }
+    case 'a':
+    case 'o': {
+        /* every item takes a byte at least, which bounds the count */
+        if (!key_read_u64(p, end, &u) || u > (uint64_t)(end - *p)) return TB_EINVAL;
+        *out = tag == 'a' ? tb_array() : tb_object();
+        for (uint64_t i = 0; i < u; i++) {
+            tb_value *slot;
+            if (tag == 'a') {
+                slot = tb_array_push(a, out);
+            } else {
+                const char *key;
+                uint32_t len;
+                if (*p >= end || *(*p)++ != 'k') return TB_EINVAL;
+                if ((rc = key_read_run(a, p, end, &key, &len))) return rc;
+                slot = tb_object_append(a, out, key, len);
+            }
+            if (!slot) return TB_ENOMEM;
+            if ((rc = key_decode(a, p, end, slot, depth + 1))) return rc;
+        }
+        return TB_OK;
+    }
+    default: return TB_EINVAL;
+    }
+}
+
+static int save_class(tb_arena *a, const bclass *c, tb_value *rec) {
+    tb_value *slot;
+    const char *name = tb_arena_dup(a, c->name, c->name_len);
+    *rec = tb_object();
+    if (!name || !(slot = save_put(a, rec, "name"))) return TB_ENOMEM;
+    *slot = tb_string(name, c->name_len);
+    if (!(slot = save_put(a, rec, "cardinality"))) return TB_ENOMEM;
+    *slot = tb_u64(c->cardinality);
+    return TB_OK;
+}
+
+static int save_window(tb_arena *a, const bdim *d, tb_value *rec) {
+    tb_value *slot;
+    *rec = tb_object();
+    if (!(slot = save_put(a, rec, "class"))) return TB_ENOMEM;
+    *slot = tb_u64(d->cls->ordinal);
+    if (!(slot = save_put(a, rec, "dimensions"))) return TB_ENOMEM;
+    const uint8_t *p = d->key;
+    int rc = key_decode(a, &p, d->key + d->key_len, slot, 0);
+    if (rc) return rc;
+    if (p != d->key + d->key_len) return TB_EINVAL;
+    static const char *const names[] = {"rate", "slot_ms", "last_tick"};
+    const uint64_t values[] = {d->max, d->slot_ms, d->last_tick};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (!(slot = save_put(a, rec, names[i]))) return TB_ENOMEM;
+        *slot = tb_u64(values[i]);
+    }
+    if (!(slot = save_put(a, rec, "slots"))) return TB_ENOMEM;
+    tb_value *items = tb_arena_alloc(a, (size_t)d->size * sizeof *items, 8);
+    if (!items) return TB_ENOMEM;
+    /* from the oldest slot, the one after the current, round to the current one */
+    for (uint32_t k = 0; k < d->size; k++) items[k] = tb_u64(d->slots[(d->pos + 1 + k) % d->size]);
+    *slot = tb_array();
+    slot->len = d->size;
+    slot->as.items = items;
+    return TB_OK;
+}
+
+/* The list of classes (or windows) in arena, most recently used first, from head. */
+static int save_list(tb_arena *a, bucket *b, bool windows, tb_value *list) {
+    uint64_t n = windows ? b->dims_by_key.count : b->classes_by_name.count;
+    const link *head = windows ? &b->dims : &b->classes;
+    *list = tb_array();
+    if (n == 0) return TB_OK;
+    if (n > UINT32_MAX) return TB_ENOMEM; /* more than an array holds */
+    tb_value *items = tb_arena_alloc(a, (size_t)n * sizeof *items, 8);
+    if (!items) return TB_ENOMEM;
+    uint32_t i = 0;
+    for (const link *l = head->next; l != head; l = l->next, i++) {
+        int rc;
+        if (windows) {
+            rc = save_window(a, CONTAINER(l, bdim, in_all), &items[i]);
+        } else {
+            bclass *c = CONTAINER(l, bclass, lru);
+            c->ordinal = i;
+            rc = save_class(a, c, &items[i]);
+        }
+        if (rc) return rc;
+    }
+    list->len = i;
+    list->as.items = items;
+    return TB_OK;
+}
+
+static int TB_CALL bucket_save(void *instance, tb_arena *arena, tb_value *out) {
+    bucket *b = instance;
+    tb_value saved = tb_object();
+    tb_value *slot;
+    int rc = TB_ENOMEM;
+    /* classes first: the windows refer to them by their index */
+    if (!(slot = save_put(arena, &saved, "classes"))) goto fail_save;
+    if ((rc = save_list(arena, b, false, slot))) goto fail_save;
+    rc = TB_ENOMEM;
+    if (!(slot = save_put(arena, &saved, "windows"))) goto fail_save;
+    if ((rc = save_list(arena, b, true, slot))) goto fail_save;
+    *out = saved;
+    return TB_OK;
+fail_save:
+    return tb_fail(b->host, b->ctx, rc, "grouper::bucket: cannot save: %s",
+                   rc == TB_ENOMEM ? "out of memory" : "a window's key does not decode");
+}
+
+/* An unsigned integer (TB_U64, or TB_I64 when not negative) into *out. */
+static bool saved_u64(const tb_value *v, uint64_t *out) {
+    if (v && v->type == TB_U64) {
+        *out = v->as.u;
+        return true;
+    }
+    if (v && v->type == TB_I64 && v->as.i >= 0) {
+        *out = (uint64_t)v->as.i;
+        return true;
+    }
+    return false;
+}
+
+/* A window as saved, read and checked. */
+typedef struct saved_window {
+    uint64_t cls, rate, slot_ms, last_tick;
+    const tb_value *dimensions;
+    const tb_value *slots; /* an array of 1 .. max_windows counts */
+} saved_window;
+
+/* Reads saved window rec of a list of nclasses classes into *w; false when a member is
+ * missing, of the wrong type or out of what a window can be. */
+static bool read_window(const bucket *b, const tb_value *rec, uint64_t nclasses,
+                        saved_window *w) {
+    w->dimensions = tb_object_getz(rec, "dimensions");
+    w->slots = tb_object_getz(rec, "slots");
+    if (!w->dimensions || !saved_u64(tb_object_getz(rec, "class"), &w->cls) ||
+        w->cls >= nclasses || !saved_u64(tb_object_getz(rec, "rate"), &w->rate) ||
+        !saved_u64(tb_object_getz(rec, "slot_ms"), &w->slot_ms) ||
+        !saved_u64(tb_object_getz(rec, "last_tick"), &w->last_tick))
+        return false;
+    /* the shapes read_shape allows: 1 .. max_windows slots of 1 ms at least */
+    const tb_value *s = w->slots;
+    if (!s || s->type != TB_ARRAY || s->len == 0 || s->len > b->max_windows || w->slot_ms == 0 ||
+        w->slot_ms > UINT64_MAX / s->len)
+        return false;
+    uint64_t sum = 0, u;
+    for (uint32_t i = 0; i < s->len; i++) {
+        if (!saved_u64(&s->as.items[i], &u) || u > UINT64_MAX - sum) return false;
+        sum += u;
+    }
+    return true;
+}
+
+/* Forgets every class and window, counting nothing as evicted. */
+static void forget_all(bucket *b) {
+    while (!list_empty(&b->classes)) class_free(b, CONTAINER(b->classes.next, bclass, lru), false);
+}
+
+/* Adds the class of saved record rec as the most recently used one into *out. */
+static int restore_class(bucket *b, const tb_value *rec, bclass **out) {
+    size_t len;
+    const char *name = tb_value_str(tb_object_getz(rec, "name"), &len);
+    if (!len) name = ""; /* an empty string may come with a null pointer */
+    uint64_t h = hash_bytes(b->seed, name, len);
+    if (class_find(b, h, name, len)) return TB_EINVAL;
+    bclass *c = b->host->alloc(b->ctx, sizeof *c + len);
+    if (!c) return TB_ENOMEM;
+    memset(c, 0, sizeof *c);
+    saved_u64(tb_object_getz(rec, "cardinality"), &c->cardinality);
+    c->name_len = (uint32_t)len;
+    memcpy(c->name, name, len);
+    class_link(b, c, h);
+    *out = c;
+    return TB_OK;
+}
+
+/* Adds window w of class c as the most recently used one. TB_EINVAL (with the reason in why)
+ * when it does not fit. */
+static int restore_window(bucket *b, bclass *c, const saved_window *w, char *why, size_t n) {
+    b->klen = 0;
+    int rc = key_value(b, w->dimensions, 0);
+    if (rc == TB_EINVAL) snprintf(why, n, "its dimensions are too large");
+    if (rc) return rc;
+    uint64_t h = dim_hash(b, c, b->kbuf, b->klen);
+    if (dim_find(b, c, h, b->kbuf, b->klen)) {
+        snprintf(why, n, "it repeats the dimensions of another window of its class");
+        return TB_EINVAL;
+    }
+    if (c->ndims >= c->cardinality) {
+        snprintf(why, n, "its class has more windows than its cardinality");
+        return TB_EINVAL;
+    }
+    uint32_t size = w->slots->len;
+    size_t slots = (size_t)size * sizeof(uint64_t);
+    bdim *d = b->host->alloc(b->ctx, sizeof *d + slots + b->klen);
+    if (!d) return TB_ENOMEM;
+    memset(d, 0, sizeof *d + slots);
+    d->size = size;
+    d->max = w->rate;
+    d->slot_ms = w->slot_ms;
+    d->window_ms = w->slot_ms * size;
+    d->last_tick = w->last_tick;
+    /* saved from the oldest to the current slot: the current one is the last */
+    for (uint32_t k = 0; k < size; k++) {
+        saved_u64(&w->slots->as.items[k], &d->slots[k]);
+        if (k + 1 < size) d->sum += d->slots[k];
+    }
+    d->pos = size - 1;
+    dim_link(b, c, d, h);
+    return TB_OK;
+}
+
+/* Takes over what bucket_save wrote: null (a build that kept no state) starts empty; members
+ * this build does not know are ignored. The lists are checked before the instance changes;
+ * what only inserting finds (a class or window twice, running out of memory) leaves it
+ * empty. */
+static int TB_CALL bucket_restore(void *instance, const tb_value *saved) {
+    bucket *b = instance;
+    if (saved->type == TB_NULL) return TB_OK;
+    const tb_value *classes = tb_object_getz(saved, "classes");
+    const tb_value *windows = tb_object_getz(saved, "windows");
+    if (!classes || classes->type != TB_ARRAY || !windows || windows->type != TB_ARRAY)
+        return tb_fail(b->host, b->ctx, TB_EINVAL,
+                       "grouper::bucket: cannot restore from a %s without arrays \"classes\" "
+                       "and \"windows\"",
+                       tb_type_name(saved->type));
+    if (classes->len > b->max_classes || windows->len > b->max_dimensions)
+        return tb_fail(b->host, b->ctx, TB_EINVAL,
+                       "grouper::bucket: cannot restore %u classes and %u windows with "
+                       "max_classes %llu and max_dimensions %llu",
+                       classes->len, windows->len, (unsigned long long)b->max_classes,
+                       (unsigned long long)b->max_dimensions);
+    for (uint32_t i = 0; i < classes->len; i++) {
+        const tb_value *rec = &classes->as.items[i];
+        uint64_t cardinality;
+        if (!tb_value_str(tb_object_getz(rec, "name"), NULL) ||
+            !saved_u64(tb_object_getz(rec, "cardinality"), &cardinality) || cardinality == 0)
+            return tb_fail(b->host, b->ctx, TB_EINVAL,
+                           "grouper::bucket: cannot restore classes[%u]: expected a record of a "
+                           "string name and a cardinality of 1 at least",
+                           i);
+    }
+    saved_window w;
+    for (uint32_t i = 0; i < windows->len; i++)
+        if (!read_window(b, &windows->as.items[i], classes->len, &w))
+            return tb_fail(b->host, b->ctx, TB_EINVAL,
+                           "grouper::bucket: cannot restore windows[%u]: expected a record of "
+                           "class (an index in classes), dimensions, rate, slot_ms, last_tick "
+                           "and 1 to max_windows slots",
+                           i);
+
+    bclass **by_index = NULL;
+    char why[128] = "";
+    const char *what = "classes";
+    int rc = TB_OK;
+    uint32_t i = 0;
+    forget_all(b);
+    if (classes->len && !(by_index = b->host->alloc(b->ctx, classes->len * sizeof *by_index))) {
+        rc = TB_ENOMEM;
+        goto fail_insert;
+    }
+    /* least recently used first, each pushed in front of those before */
+    for (i = classes->len; i-- > 0;) {
+        if ((rc = restore_class(b, &classes->as.items[i], &by_index[i]))) {
+            if (rc == TB_EINVAL) snprintf(why, sizeof why, "its name repeats another's");
+            goto fail_insert;
+        }
+    }
+    what = "windows";
+    for (i = windows->len; i-- > 0;) {
+        read_window(b, &windows->as.items[i], classes->len, &w);
+        if ((rc = restore_window(b, by_index[w.cls], &w, why, sizeof why))) goto fail_insert;
+    }
+    b->host->free(b->ctx, by_index);
+    metric_set(b, b->m_classes, b->classes_by_name.count);
+    metric_set(b, b->m_dims, b->dims_by_key.count);
+    return TB_OK;
+fail_insert:
+    forget_all(b);
+    b->host->free(b->ctx, by_index);
+    if (rc == TB_ENOMEM) return tb_fail(b->host, b->ctx, rc, "grouper::bucket: out of memory");
+    return tb_fail(b->host, b->ctx, rc, "grouper::bucket: cannot restore %s[%u]: %s", what, i,
+                   why);
+}
+
 static const char *const ports[] = {"out", "err", "overflow", NULL};
 
 static const tb_operator_vtable vtable = {
@@ -612,6 +986,8 @@ static const tb_operator_vtable vtable = {
     .create = bucket_create,
     .destroy = bucket_destroy,
     .process = bucket_process,
+    .save = bucket_save,
+    .restore = bucket_restore,
 };
 
 static const tb_component component = {

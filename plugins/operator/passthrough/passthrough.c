@@ -6,8 +6,11 @@
  * The output events point at the input's values: out->arena is in->arena, so nothing is
  * copied.
  *
- * Thread contract: create/destroy on the control thread; process on the instance's thread.
- * The instance has no state, so process is reentrant in fact.
+ * A reload hands nothing over: save describes the instance as null, and restore has nothing
+ * to take from whatever it is given.
+ *
+ * Thread contract: create/destroy on the control thread; process, save and restore on the
+ * instance's thread. The instance has no state, so process is reentrant in fact.
  */
 #include <temblor/temblor.h>
 
@@ -23,6 +26,13 @@ static int TB_CALL process(void *instance, uint32_t in_port, tb_batch *in, tb_ba
     return TB_OK;
 }
 
+static int TB_CALL save(void *instance, tb_arena *arena, tb_value *out) {
+    *out = tb_null();
+    return TB_OK;
+}
+
+static int TB_CALL restore(void *instance, const tb_value *saved) { return TB_OK; }
+
 static const char *const ports[] = {"out", "err", NULL};
 
 static const tb_operator_vtable vtable = {
@@ -31,6 +41,8 @@ static const tb_operator_vtable vtable = {
     .create = tb_stateless_create,
     .destroy = tb_stateless_destroy,
     .process = process,
+    .save = save,
+    .restore = restore,
 };
 
 static const tb_component component = {

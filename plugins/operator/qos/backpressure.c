@@ -21,8 +21,13 @@
  * on an event no longer remembered, and for a circuit opening, it uses the latest time it
  * has seen instead.
  *
- * Thread contract: create/destroy on the control thread; process, tick and contraflow on
- * the instance's thread.
+ * On a reload the new instance takes over (save/restore) the backoff, when it ends, the
+ * latest time seen and the remembered ingest times:
+ *   {"backoff": ns, "next": ns, "clock": ns, "recent": [{"id", "ingest_ns"}, ...]}
+ * and, in pause mode while backing off, opens its own circuit breaker as the old one had.
+ *
+ * Thread contract: create/destroy on the control thread; process, tick, contraflow, save and
+ * restore on the instance's thread.
  */
 #include "qos.h"
 
@@ -210,6 +215,75 @@ static void TB_CALL bp_contraflow(void *instance, const tb_contraflow *cf) {
     }
 }
 
+/* --- handover on a reload --------------------------------------------------------------------- */
+
+static int save_recent(tb_arena *a, const backpressure *b, tb_value *list) {
+    *list = tb_array();
+    for (uint32_t i = 0; i < BP_RECENT; i++) {
+        const recent *r = &b->recent[i];
+        tb_value *rec, *slot;
+        if (!r->used) continue;
+        if (!(rec = tb_array_push(a, list))) return TB_ENOMEM;
+        *rec = tb_object();
+        if (!(slot = tbop_qos_put(a, rec, "id"))) return TB_ENOMEM;
+        *slot = tb_u64(r->id);
+        if (!(slot = tbop_qos_put(a, rec, "ingest_ns"))) return TB_ENOMEM;
+        *slot = tb_u64(r->ingest_ns);
+    }
+    return TB_OK;
+}
+
+static int TB_CALL bp_save(void *instance, tb_arena *arena, tb_value *out) {
+    backpressure *b = instance;
+    tb_value saved = tb_object();
+    tb_value *slot;
+    static const char *const names[] = {"backoff", "next", "clock"};
+    const uint64_t values[] = {b->backoff, b->next, b->clock};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (!(slot = tbop_qos_put(arena, &saved, names[i]))) goto fail_nomem;
+        *slot = tb_u64(values[i]);
+    }
+    if (!(slot = tbop_qos_put(arena, &saved, "recent")) || save_recent(arena, b, slot))
+        goto fail_nomem;
+    *out = saved;
+    return TB_OK;
+fail_nomem:
+    return tb_fail(b->host, b->ctx, TB_ENOMEM, "qos::backpressure: out of memory");
+}
+
+/* Takes over what bp_save wrote: null (a build that kept no state) starts healthy; members
+ * this build does not know are ignored. Everything is checked before the instance changes. */
+static int TB_CALL bp_restore(void *instance, const tb_value *saved) {
+    backpressure *b = instance;
+    uint64_t backoff, next, clock, id, ingest_ns;
+    if (saved->type == TB_NULL) return TB_OK;
+    const tb_value *list = tb_object_getz(saved, "recent");
+    if (!tbop_qos_get_u64(saved, "backoff", &backoff) || !tbop_qos_get_u64(saved, "next", &next) ||
+        !tbop_qos_get_u64(saved, "clock", &clock) || !list || list->type != TB_ARRAY)
+        return tb_fail(b->host, b->ctx, TB_EINVAL,
+                       "qos::backpressure: cannot restore from a %s without unsigned \"backoff\", "
+                       "\"next\" and \"clock\" and an array \"recent\"",
+                       tb_type_name(saved->type));
+    for (uint32_t i = 0; i < list->len; i++)
+        if (!tbop_qos_get_u64(&list->as.items[i], "id", &id) ||
+            !tbop_qos_get_u64(&list->as.items[i], "ingest_ns", &ingest_ns))
+            return tb_fail(b->host, b->ctx, TB_EINVAL,
+                           "qos::backpressure: cannot restore recent[%u]: expected a record of "
+                           "unsigned id and ingest_ns",
+                           i);
+    memset(b->recent, 0, sizeof b->recent);
+    for (uint32_t i = 0; i < list->len; i++) {
+        tbop_qos_get_u64(&list->as.items[i], "id", &id);
+        tbop_qos_get_u64(&list->as.items[i], "ingest_ns", &ingest_ns);
+        remember(b, id, ingest_ns);
+    }
+    /* from the fresh instance's healthy state to the saved backoff: in pause mode this opens
+     * the new instance's circuit breaker as the old one's was */
+    b->clock = clock;
+    set_backoff(b, backoff, next);
+    return TB_OK;
+}
+
 static const char *const ports[] = {"out", "err", "overflow", NULL};
 
 static const tb_operator_vtable vtable = {
@@ -220,6 +294,8 @@ static const tb_operator_vtable vtable = {
     .process = bp_process,
     .tick = bp_tick,
     .contraflow = bp_contraflow,
+    .save = bp_save,
+    .restore = bp_restore,
 };
 
 const tb_component tbop_qos_backpressure = {

@@ -14,8 +14,11 @@
  * (splitmix64) started from it, which spreads events sharing an ingest time, and gives the
  * same decisions for the same seed and events.
  *
- * Thread contract: create/destroy on the control thread; process and contraflow on the
- * instance's thread.
+ * On a reload the new instance takes over (save/restore) the fraction passed and the
+ * generator's state, so it goes on with the same decisions: {"perc": f, "rng": state}.
+ *
+ * Thread contract: create/destroy on the control thread; process, contraflow, save and
+ * restore on the instance's thread.
  */
 #include "qos.h"
 
@@ -116,6 +119,42 @@ static void TB_CALL perc_contraflow(void *instance, const tb_contraflow *cf) {
     tbop_qos_metric_set(p->host, p->ctx, p->m_perc, (int64_t)(p->perc * 1e6 + 0.5));
 }
 
+/* --- handover on a reload --------------------------------------------------------------------- */
+
+static int TB_CALL perc_save(void *instance, tb_arena *arena, tb_value *out) {
+    percentile *p = instance;
+    tb_value saved = tb_object();
+    tb_value *slot;
+    if (!(slot = tbop_qos_put(arena, &saved, "perc"))) goto fail_nomem;
+    *slot = tb_f64(p->perc);
+    /* meaningful with a seed only, saved always so the value has one shape */
+    if (!(slot = tbop_qos_put(arena, &saved, "rng"))) goto fail_nomem;
+    *slot = tb_u64(p->state);
+    *out = saved;
+    return TB_OK;
+fail_nomem:
+    return tb_fail(p->host, p->ctx, TB_ENOMEM, "qos::percentile: out of memory");
+}
+
+/* Takes over what perc_save wrote: null (a build that kept no state) starts at 1; members
+ * this build does not know are ignored. */
+static int TB_CALL perc_restore(void *instance, const tb_value *saved) {
+    percentile *p = instance;
+    double perc;
+    uint64_t rng;
+    if (saved->type == TB_NULL) return TB_OK;
+    if (!tb_value_as_f64(tb_object_getz(saved, "perc"), &perc) || !valid_step(perc) ||
+        !tbop_qos_get_u64(saved, "rng", &rng))
+        return tb_fail(p->host, p->ctx, TB_EINVAL,
+                       "qos::percentile: cannot restore from a %s without a \"perc\" between 0 "
+                       "and 1 and an unsigned \"rng\"",
+                       tb_type_name(saved->type));
+    p->perc = perc;
+    p->state = rng;
+    tbop_qos_metric_set(p->host, p->ctx, p->m_perc, (int64_t)(p->perc * 1e6 + 0.5));
+    return TB_OK;
+}
+
 static const char *const ports[] = {"out", "err", "overflow", NULL};
 
 static const tb_operator_vtable vtable = {
@@ -125,6 +164,8 @@ static const tb_operator_vtable vtable = {
     .destroy = perc_destroy,
     .process = perc_process,
     .contraflow = perc_contraflow,
+    .save = perc_save,
+    .restore = perc_restore,
 };
 
 const tb_component tbop_qos_percentile = {

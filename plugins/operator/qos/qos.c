@@ -37,6 +37,25 @@ void tbop_qos_metric_set(const tb_host_api *host, tb_context *ctx, uint32_t id, 
     if (id != UINT32_MAX) host->metric_set(ctx, id, v);
 }
 
+tb_value *tbop_qos_put(tb_arena *arena, tb_value *obj, const char *key) {
+    size_t n = strlen(key);
+    const char *copy = tb_arena_dup(arena, key, n);
+    return copy ? tb_object_append(arena, obj, copy, n) : NULL;
+}
+
+bool tbop_qos_get_u64(const tb_value *obj, const char *key, uint64_t *out) {
+    const tb_value *v = tb_object_getz(obj, key);
+    if (v && v->type == TB_U64) {
+        *out = v->as.u;
+        return true;
+    }
+    if (v && v->type == TB_I64 && v->as.i >= 0) {
+        *out = (uint64_t)v->as.i;
+        return true;
+    }
+    return false;
+}
+
 static const tb_component *const components[] = {
     &tbop_qos_backpressure,
     &tbop_qos_percentile,

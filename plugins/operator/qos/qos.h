@@ -37,4 +37,11 @@ void tbop_qos_metric_register(const tb_host_api *host, tb_context *ctx, const ch
 void tbop_qos_metric_add(const tb_host_api *host, tb_context *ctx, uint32_t id, int64_t n);
 void tbop_qos_metric_set(const tb_host_api *host, tb_context *ctx, uint32_t id, int64_t v);
 
+/* For save, whose value may not point into the plugin's memory: appends member key, the key
+ * copied into arena, to object obj and returns its null slot, or NULL when out of memory. */
+tb_value *tbop_qos_put(tb_arena *arena, tb_value *obj, const char *key);
+/* For restore: the unsigned integer member key of obj (TB_U64, or TB_I64 when not negative)
+ * into *out. False when obj is not an object, or the member is absent or not one. */
+bool tbop_qos_get_u64(const tb_value *obj, const char *key, uint64_t *out);
+
 #endif

@@ -17,8 +17,12 @@
  * back, as Tremor triggers and restores its circuit upstream. Deliveries (acks, fails) do
  * not matter here, and events are passed on as they are.
  *
- * Thread contract: create/destroy on the control thread; process and contraflow on the
- * instance's thread.
+ * On a reload the new instance takes over (save/restore) where the turn is and which ports
+ * have their circuit open downstream, by name: {"next": i, "down": ["out2", ...]}; with none
+ * left open it opens its own circuit breaker, as the old one had.
+ *
+ * Thread contract: create/destroy on the control thread; process, contraflow, save and
+ * restore on the instance's thread.
  */
 #include "qos.h"
 
@@ -148,6 +152,69 @@ static void TB_CALL rr_contraflow(void *instance, const tb_contraflow *cf) {
     if (were != are) r->host->circuit(r->ctx, !are);
 }
 
+/* --- handover on a reload --------------------------------------------------------------------- */
+
+static int TB_CALL rr_save(void *instance, tb_arena *arena, tb_value *out) {
+    roundrobin *r = instance;
+    tb_value saved = tb_object(), down = tb_array();
+    tb_value *slot;
+    bool listed[sizeof ports / sizeof ports[0]] = {false};
+    for (uint32_t i = 0; i < r->count; i++) {
+        uint16_t port = r->outputs[i].port;
+        /* a port named twice is down for both of its shares: list it once */
+        if (r->outputs[i].up || listed[port]) continue;
+        listed[port] = true;
+        size_t len = strlen(ports[port]);
+        const char *name = tb_arena_dup(arena, ports[port], len);
+        if (!name || !(slot = tb_array_push(arena, &down))) goto fail_nomem;
+        *slot = tb_string(name, len);
+    }
+    if (!(slot = tbop_qos_put(arena, &saved, "next"))) goto fail_nomem;
+    *slot = tb_u64(r->next);
+    if (!(slot = tbop_qos_put(arena, &saved, "down"))) goto fail_nomem;
+    *slot = down;
+    *out = saved;
+    return TB_OK;
+fail_nomem:
+    return tb_fail(r->host, r->ctx, TB_ENOMEM, "qos::roundrobin: out of memory");
+}
+
+/* Takes over what rr_save wrote: null (a build that kept no state) starts at the first
+ * output with every one open; ports it does not distribute over, and members this build
+ * does not know, are ignored. */
+static int TB_CALL rr_restore(void *instance, const tb_value *saved) {
+    roundrobin *r = instance;
+    uint64_t next;
+    if (saved->type == TB_NULL) return TB_OK;
+    const tb_value *down = tb_object_getz(saved, "down");
+    if (!tbop_qos_get_u64(saved, "next", &next) || !down || down->type != TB_ARRAY)
+        return tb_fail(r->host, r->ctx, TB_EINVAL,
+                       "qos::roundrobin: cannot restore from a %s without an unsigned \"next\" "
+                       "and an array \"down\"",
+                       tb_type_name(saved->type));
+    if (next >= r->count)
+        return tb_fail(r->host, r->ctx, TB_EINVAL,
+                       "qos::roundrobin: cannot restore turn %llu of %u outputs",
+                       (unsigned long long)next, r->count);
+    for (uint32_t i = 0; i < down->len; i++)
+        if (down->as.items[i].type != TB_STRING)
+            return tb_fail(r->host, r->ctx, TB_EINVAL,
+                           "qos::roundrobin: cannot restore down[%u]: expected a port name, found "
+                           "%s",
+                           i, tb_type_name(down->as.items[i].type));
+    bool were = any_open(r);
+    for (uint32_t i = 0; i < r->count; i++) r->outputs[i].up = true;
+    for (uint32_t i = 0; i < down->len; i++) {
+        int port = port_of(down->as.items[i].as.s, down->as.items[i].len);
+        for (uint32_t k = 0; port >= 0 && k < r->count; k++)
+            if (r->outputs[k].port == port) r->outputs[k].up = false;
+    }
+    r->next = (uint32_t)next;
+    bool are = any_open(r);
+    if (were != are) r->host->circuit(r->ctx, !are);
+    return TB_OK;
+}
+
 static const tb_operator_vtable vtable = {
     .struct_size = sizeof(tb_operator_vtable),
     .output_ports = ports,
@@ -155,6 +222,8 @@ static const tb_operator_vtable vtable = {
     .destroy = rr_destroy,
     .process = rr_process,
     .contraflow = rr_contraflow,
+    .save = rr_save,
+    .restore = rr_restore,
 };
 
 const tb_component tbop_qos_roundrobin = {
