@@ -125,6 +125,10 @@ static int finish(tbr_chain_set *s, tbr_chain *c, tb_batch *out) {
                     tbr_context_error(c->procs[k]->ctx));
             continue;
         }
+        /* what a processor gives up at the end belongs to its stream, whatever it filled in
+         * (a server answers on the connection a last, unterminated line came from) */
+        for (uint32_t i = 0; i < rest.count; i++)
+            if (!rest.events[i].stream) rest.events[i].stream = c->stream;
         if (rest.count && run_from(s, c, k + 1, &rest, out)) return TB_ENOMEM;
     }
     return TB_OK;

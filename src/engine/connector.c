@@ -31,8 +31,10 @@ static bool conn_step(tbr_stage *n) {
     tbr_conn_deliver_settled(c);
     if (c->npending) tbr_conn_settle_pending(c);
     bool more = false;
-    /* while it reconnects, a sink leaves its inbox alone: the queue fills and holds sources */
-    if (c->state == CONN_RUNNING || c->state == CONN_FAILED) more = tbr_conn_drain_inbox(c);
+    /* while it reconnects, or its circuit is open, a sink leaves its inbox alone: the queue
+     * fills and holds sources (the plugin closes its circuit itself, from a callback) */
+    if ((c->state == CONN_RUNNING && !tbr_context_circuit_open(c->inst->ctx)) || c->state == CONN_FAILED)
+        more = tbr_conn_drain_inbox(c);
     if ((c->flags & TB_CONNECTOR_SOURCE) && c->state == CONN_RUNNING && !c->eof && !c->quiescing && c->pull_ready &&
         tbr_conn_circuit_allows(c) && tbr_stage_downstream_has_room(n))
         more = tbr_conn_pull_once(c) || more;

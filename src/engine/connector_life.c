@@ -91,6 +91,10 @@ void tbr_conn_supervise(conn_stage *c, const char *what, int rc) {
     }
     c->restarts[c->nrestarts++ % RESTART_LIMIT] = now;
     if (c->vt->stop) c->vt->stop(c->inst->state);
+    /* deliveries the old instance owed will never be reported: fail them back now, so a
+     * transactional source replays them, rather than at stop */
+    for (uint32_t i = 0; i < c->npending; i++) tbr_conn_fail_msg_back(c, c->pending[i].msg, TB_EIO);
+    c->npending = 0;
     tbr_instance_destroy(c->inst);
     c->inst = NULL;
     char err[512];

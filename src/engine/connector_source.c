@@ -108,6 +108,12 @@ void tbr_conn_route_source_batch(conn_stage *c, tb_batch *b) {
             ptrs[nout++] = e;
         }
     }
+    /* the failed events were filled in from the end: back to arrival order */
+    for (uint32_t lo = nerr, hi = b->count; hi > lo + 1; lo++, hi--) {
+        const tb_event *t = ptrs[lo];
+        ptrs[lo] = ptrs[hi - 1];
+        ptrs[hi - 1] = t;
+    }
     if (dropped) atomic_fetch_add_explicit(&c->base.m.dropped, dropped, memory_order_relaxed);
     if (nids) ticket = tbr_ticket_new(settle, c, ids, nids);
     if (ticket) c->outstanding++;

@@ -171,9 +171,11 @@ void TB_CALL tbr_host_delivered(tb_context *ctx, uint64_t token, int status) {
 size_t tbr_context_take_deliveries(tb_context *ctx, tbr_delivery *out, size_t max) {
     pthread_mutex_lock(&ctx->lock);
     size_t n = ctx->delivery_count < max ? ctx->delivery_count : max;
-    memcpy(out, ctx->deliveries, n * sizeof *out);
-    memmove(ctx->deliveries, ctx->deliveries + n, (ctx->delivery_count - n) * sizeof *out);
-    ctx->delivery_count -= n;
+    if (n) {
+        memcpy(out, ctx->deliveries, n * sizeof *out);
+        memmove(ctx->deliveries, ctx->deliveries + n, (ctx->delivery_count - n) * sizeof *out);
+        ctx->delivery_count -= n;
+    }
     pthread_mutex_unlock(&ctx->lock);
     return n;
 }
