@@ -1,0 +1,231 @@
+/*
+ * tcp.h - the `tcp` plugin: the `tcp_server` and `tcp_client` connectors, and what their files
+ * share:
+ *   tcp_plugin.c       the descriptor, permissions
+ *   tcp_addr.c         url / host+port options, peer metadata
+ *   tcp_tls.c          OpenSSL contexts from the `tls` option, error texts
+ *   tcp_link.c         one non-blocking socket (plain or TLS): readiness, reads, buffered
+ *                      writes, the connect and handshake state machine
+ *   tcp_track.c        batches a sink answered TB_EPENDING for, and the circuit breaker
+ *   tcp_server.c       tcp_server: options, lifecycle, listening, accepting, connections
+ *   tcp_server_io.c    tcp_server: pull (one stream per connection) and push (by stream)
+ *   tcp_client.c       tcp_client: options, lifecycle, pull and push
+ *
+ * Ownership: every struct here is host memory of the instance that holds it, freed by that
+ * instance's destroy; a link owns its fd and its SSL object. Thread contract: as temblor.h
+ * says for connectors: create and destroy on a control thread, everything else (fd and timer
+ * callbacks included) on the instance's thread, one call at a time; nothing here is shared
+ * between instances except OpenSSL's own thread-safe global state.
+ */
+#ifndef TBP_TCP_H
+#define TBP_TCP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include <openssl/ssl.h>
+#include <temblor/temblor.h>
+
+#define TCP_HOST_MAX 256         /* a host name or numeric address, NUL included */
+#define TCP_MAX_CHUNK (1u << 30) /* an event's bytes must fit tb_value.len */
+
+/* ---- addresses (tcp_addr.c) ------------------------------------------------------------- */
+
+typedef struct tcp_addr {
+    char host[TCP_HOST_MAX]; /* without brackets for IPv6 */
+    uint16_t port;
+} tcp_addr;
+
+/* Reads the address from config: "url" ("host:port", "[v6]:port", optionally "tcp://" in
+ * front), or "host" and "port". default_host is used when only "port" is set (NULL: a host is
+ * required); port 0 is accepted only with allow_port_0. TB_OK or TB_EINVAL with a message. */
+int tbp_tcp_addr_from_config(const tb_host_api *host, tb_context *ctx, const tb_value *config,
+                             const char *default_host, bool allow_port_0, tcp_addr *out);
+
+/* "host:port", or "[host]:port" when host holds a ':'. */
+void tbp_tcp_addr_format(const char *host, uint16_t port, char *buf, size_t size);
+
+/* The numeric host and port of a socket address. */
+void tbp_tcp_sockaddr_text(const void *sa, char *host, size_t host_size, uint16_t *port);
+
+/* meta = {key: {"peer": {"host": host, "port": port}, "tls": tls}}, built in arena; host is
+ * copied once by the caller into the arena (host_copy, host_len). false when out of memory. */
+bool tbp_tcp_peer_meta(tb_arena *arena, tb_value *meta, const char *key, const char *host_copy,
+                       size_t host_len, uint16_t port, bool tls);
+
+/* CLOCK_REALTIME nanoseconds, for tb_event.ingest_ns. */
+uint64_t tbp_tcp_realtime_ns(void);
+
+/* ---- TLS (tcp_tls.c) -------------------------------------------------------------------- */
+
+/* The SSL_CTX for a server from the "tls" option ({"cert", "key", optional "cafile"}), or
+ * NULL in *out when tls is absent or null. TB_OK, or TB_EINVAL/TB_ENOMEM with a message. */
+int tbp_tcp_tls_server_ctx(const tb_host_api *host, tb_context *ctx, const tb_value *tls,
+                           SSL_CTX **out);
+
+/* The client's TLS settings from the "tls" option: false/absent (none), true (verify against
+ * the system's CAs and the host name) or {"cafile", "domain", "cert", "key", "verify"}.
+ * *out is NULL without TLS; server_name receives the name to send and verify (the host, or
+ * "domain"). */
+int tbp_tcp_tls_client_ctx(const tb_host_api *host, tb_context *ctx, const tb_value *tls,
+                           const char *default_name, SSL_CTX **out, char *server_name,
+                           size_t name_size, bool *verify);
+
+/* A new SSL object of c for one connection: server side, or client side sending name (SNI,
+ * unless it is an address) and, with verify, checking the certificate against it. NULL with
+ * the reason in err. */
+SSL *tbp_tcp_tls_new(SSL_CTX *c, bool server, const char *name, bool verify, char *err,
+                     size_t err_size);
+
+/* The reason for OpenSSL's last failure on this thread (its error queue, emptied), or
+ * fallback. */
+void tbp_tcp_tls_error(char *buf, size_t size, const char *fallback);
+
+/* ---- delivery tracking and the circuit breaker (tcp_track.c) ------------------------------ */
+
+typedef struct tcp_batch {
+    uint64_t token;     /* 0: free slot */
+    uint32_t remaining; /* the push, and links still holding bytes of the batch */
+    int status;         /* TB_OK, or the first failure */
+} tcp_batch;
+
+typedef struct tcp_track {
+    const tb_host_api *host;
+    tb_context *ctx;
+    tcp_batch *batches;
+    uint32_t nbatches;   /* slots in use or free */
+    uint32_t cap;
+    uint32_t live;       /* slots in use */
+    size_t max_buffered; /* a link holding more unsent bytes opens the circuit */
+    uint32_t over;       /* links over max_buffered */
+} tcp_track;
+
+void tbp_tcp_track_init(tcp_track *t, const tb_host_api *host, tb_context *ctx, size_t max_buffered);
+void tbp_tcp_track_fini(tcp_track *t);
+/* A slot for the batch with token, held by the push until tbp_tcp_track_finish_push (links
+ * then mark it with tbp_tcp_link_mark); UINT32_MAX when out of memory. */
+uint32_t tbp_tcp_track_open(tcp_track *t, uint64_t token);
+/* One more link holds bytes of batch slot. */
+void tbp_tcp_track_hold(tcp_track *t, uint32_t slot);
+/* A link is done with batch slot, with status: reported through host->delivered once nothing
+ * holds any of it. */
+void tbp_tcp_track_release(tcp_track *t, uint32_t slot, int status);
+/* The push is done with slot; status is TB_OK or why some of its events failed. Returns
+ * TB_OK when everything was written and nothing failed (the slot is freed, nothing is
+ * reported), else TB_EPENDING: the batch is reported through host->delivered, at once when no
+ * link holds bytes of it. */
+int tbp_tcp_track_finish_push(tcp_track *t, uint32_t slot, int status);
+/* The push failed as a whole and says so with its status: the slot is forgotten without a
+ * report (unless a link still holds some of it, which then reports it failed). */
+void tbp_tcp_track_drop(tcp_track *t, uint32_t slot);
+/* A link went over (true) or back under (false) its bound: the circuit opens with the first
+ * and closes with the last. */
+void tbp_tcp_track_over(tcp_track *t, bool over);
+
+/* ---- one socket (tcp_link.c) ------------------------------------------------------------ */
+
+enum {
+    TCP_LINK_CLOSED = 0,
+    TCP_LINK_CONNECTING, /* a client's connect is under way */
+    TCP_LINK_HANDSHAKE,  /* the TLS handshake is under way */
+    TCP_LINK_OPEN,
+    TCP_LINK_BROKEN      /* failed: why is in err; the fd is closed */
+};
+
+/* What a link's readiness callback tells its owner (bits). */
+enum {
+    TCP_NOTE_READABLE = 1u << 0, /* a read may give data, an end or an error now */
+    TCP_NOTE_OPENED = 1u << 1,   /* connected, handshake done */
+    TCP_NOTE_BROKEN = 1u << 2,   /* the link failed (state BROKEN, err says why) */
+    TCP_NOTE_FLUSHED = 1u << 3   /* some buffered bytes went out */
+};
+
+typedef struct tcp_link tcp_link;
+/* Called last in a link's fd callback with TCP_NOTE_* bits; it may close and free the link. */
+typedef void (*tcp_note_fn)(void *owner, tcp_link *link, uint32_t notes);
+
+typedef struct tcp_mark {
+    uint64_t end;  /* the batch's last byte on this link is before this position */
+    uint32_t slot; /* its tcp_track slot */
+} tcp_mark;
+
+struct tcp_link {
+    const tb_host_api *host;
+    tb_context *ctx;
+    tcp_track *track;
+    tcp_note_fn note;
+    void *owner;
+    int fd;             /* -1 when closed */
+    SSL *ssl;           /* NULL: plain TCP */
+    uint32_t state;     /* TCP_LINK_* */
+    uint64_t watch_id;  /* 0: not watched */
+    uint32_t watching;  /* the TB_FD_* interest registered */
+    uint32_t rd_wait;   /* what the reader waits for (TB_FD_*), 0: not waiting */
+    uint32_t wr_wait;   /* what the writer waits for */
+    uint32_t hs_wait;   /* what connect or the handshake waits for */
+    bool hup;           /* error or hang-up reported: no watch any more, nothing blocks */
+    bool over;          /* counted in track->over */
+    int ssl_retry;      /* an SSL_write to repeat with exactly this length (0: none) */
+
+    /* unsent bytes: out[head, head + len) of cap */
+    uint8_t *out;
+    size_t head, len, cap;
+    uint64_t queued;    /* bytes ever handed to the link */
+    uint64_t sent;      /* bytes ever written */
+    tcp_mark *marks;    /* batches waiting for their bytes to go, in order (a ring) */
+    uint32_t mhead, mcount, mcap;
+
+    char err[256];      /* why it broke */
+};
+
+/* Sets up l around a connected or connecting socket fd (which it then owns) with ssl (owned
+ * too, NULL for plain TCP). state is TCP_LINK_CONNECTING, TCP_LINK_HANDSHAKE or TCP_LINK_OPEN.
+ * Registers the watch the state needs. TB_OK, or TB_EIO (fd and ssl closed, err says why). */
+int tbp_tcp_link_open(tcp_link *l, const tb_host_api *host, tb_context *ctx, tcp_track *track,
+                      tcp_note_fn note, void *owner, int fd, SSL *ssl, uint32_t state);
+
+/* Unwatches and closes the socket (with a TLS close_notify attempt when graceful), fails the
+ * batches still waiting on it with status, frees the buffers. The link may be opened again. */
+void tbp_tcp_link_close(tcp_link *l, bool graceful, int status);
+
+/* Marks l broken with the reason (printf-style), closing it as tbp_tcp_link_close with
+ * status TB_ECLOSED. */
+void tbp_tcp_link_fail(tcp_link *l, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Reads at most cap bytes into buf: TB_OK with *got > 0; TB_EAGAIN (the watch is armed:
+ * TCP_NOTE_READABLE comes later); TB_EOF (the peer closed its side); TB_EIO (the link is
+ * broken: err says why). Only in state OPEN. */
+int tbp_tcp_link_read(tcp_link *l, void *buf, size_t cap, size_t *got);
+
+/* Hands iov[0..cnt) to the link: written at once when it can be, the rest copied into the
+ * link's buffer (in order) and written as the socket allows. TB_OK, or TB_EIO: the link broke
+ * (err says why, out of memory included). Before the link is open everything is buffered. */
+int tbp_tcp_link_send(tcp_link *l, const struct iovec *iov, int cnt);
+
+/* The batch in track slot waits for what l holds now: a mark at l->queued (joined with the
+ * last one if it is the same slot). Nothing when l holds no unsent byte. false when out of
+ * memory (the caller counts the batch as failed). */
+bool tbp_tcp_link_mark(tcp_link *l, uint32_t slot);
+
+/* Writes what is buffered as far as the socket takes it (the instance's drain and the fd
+ * callback). TB_OK (possibly with bytes left), or TB_EIO. */
+int tbp_tcp_link_flush(tcp_link *l);
+
+/* Reads one chunk of at most chunk bytes from l into scratch (chunk bytes of the instance's)
+ * and copies what was read into arena a. Returns as tbp_tcp_link_read, or TB_ENOMEM; *data
+ * points at the bytes in the arena. */
+int tbp_tcp_read_chunk(tcp_link *l, tb_arena *a, uint8_t *scratch, size_t chunk, const uint8_t **data,
+                       size_t *got);
+
+/* ---- the components (tcp_server.c, tcp_client.c) ------------------------------------------ */
+
+extern const tb_component tbp_tcp_server_component;
+extern const tb_component tbp_tcp_client_component;
+
+#endif
