@@ -81,6 +81,8 @@ static void conn_enter_phase(tbr_stage *n, int phase) {
             for (uint32_t i = 0; i < c->npending; i++) tbr_conn_fail_msg_back(c, c->pending[i].msg, TB_EIO);
             c->npending = 0;
         }
+        /* the last acknowledgements first: a source commits them (Kafka offsets) before it stops */
+        tbr_conn_deliver_settled(c);
         if (c->state == CONN_RUNNING && c->vt->stop) c->vt->stop(c->inst->state);
         tbr_conn_deliver_settled(c);
         tbr_conn_set_state(c, CONN_STOPPED);
