@@ -189,19 +189,17 @@ static int flow_undeploy(req *r) {
     return rc;
 }
 
-/* The metrics records of the stages of flow name (all when NULL), from the engine's
- * snapshot. */
-static tb_value stage_metrics(req *r, const char *flow) {
-    tb_value all, mine = tb_array();
-    if (tbr_engine_metrics(r->e, r->a, &all) != TB_OK) return mine;
-    size_t n = flow ? strlen(flow) : 0;
-    for (uint32_t i = 0; i < all.len; i++) {
-        const tb_value *tags = tb_object_getz(&all.as.items[i], "tags");
+/* The records of the engine's metrics snapshot all that belong to the stages of flow. */
+static tb_value stage_metrics(req *r, const tb_value *all, const char *flow) {
+    tb_value mine = tb_array();
+    size_t n = strlen(flow);
+    for (uint32_t i = 0; i < all->len; i++) {
+        const tb_value *tags = tb_object_getz(&all->as.items[i], "tags");
         const tb_value *stage = tags ? tb_object_getz(tags, "stage") : NULL;
         if (!stage || stage->type != TB_STRING) continue;
-        if (flow && (stage->len < n + 2 || memcmp(stage->as.s, flow, n) || memcmp(stage->as.s + n, "::", 2))) continue;
+        if (stage->len < n + 2 || memcmp(stage->as.s, flow, n) || memcmp(stage->as.s + n, "::", 2)) continue;
         tb_value *slot = tb_array_push(r->a, &mine);
-        if (slot) *slot = all.as.items[i];
+        if (slot) *slot = all->as.items[i];
     }
     return mine;
 }
@@ -209,8 +207,6 @@ static tb_value stage_metrics(req *r, const char *flow) {
 static int flow_list(req *r, bool with_stages) {
     const char *only = with_stages ? arg(r, "name", false) : NULL;
     tb_value list = tb_array();
-    char names[64][256];
-    uint32_t count = 0;
     tbr_engine_lock(r->e);
     for (size_t i = 0; i < tbr_engine_flow_count(r->e); i++) {
         tbr_flow *f = tbr_engine_flow_at(r->e, i);
@@ -223,16 +219,19 @@ static int flow_list(req *r, bool with_stages) {
         put(r, &o, "in_flight", tb_i64(atomic_load(&f->live)));
         tb_value *slot = tb_array_push(r->a, &list);
         if (slot) *slot = o;
-        if (count < 64) snprintf(names[count++], sizeof names[0], "%s", f->name);
     }
     tbr_engine_unlock(r->e);
     if (only && !list.len) {
         snprintf(r->err, sizeof r->err, "no flow named '%s' is deployed", only);
         return TB_EINVAL;
     }
-    /* the metrics take the engine lock themselves */
-    for (uint32_t i = 0; with_stages && i < list.len && i < count; i++)
-        put(r, &list.as.items[i], "metrics", stage_metrics(r, names[i]));
+    /* one snapshot (it takes the engine lock itself), shared out by the flow each record names */
+    tb_value all = tb_array();
+    if (with_stages && list.len && tbr_engine_metrics(r->e, r->a, &all) != TB_OK) all = tb_array();
+    for (uint32_t i = 0; with_stages && i < list.len; i++) {
+        const char *name = tb_value_str(tb_object_getz(&list.as.items[i], "name"), NULL);
+        if (name) put(r, &list.as.items[i], "metrics", stage_metrics(r, &all, name));
+    }
     put(r, &r->out, "flows", list);
     return TB_OK;
 }

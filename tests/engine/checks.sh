@@ -14,3 +14,14 @@ check() {
 }
 # show FILE [LINES]: the start of FILE, indented under a failure.
 show() { sed 's/^/  | /' "$1" | head -"${2:-15}"; }
+# wait_for SECONDS COMMAND...: polls every 0.2 s until the command succeeds; fails after SECONDS.
+wait_for() {
+    local until=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        [ $SECONDS -ge $until ] && return 1
+        sleep 0.2
+    done
+}
+# nonempty FILE: the file exists and has bytes.
+nonempty() { [ -s "$1" ]; }

@@ -24,15 +24,6 @@ cd "$work" || exit 1
 # shellcheck source=../../engine/checks.sh
 source "$src/tests/engine/checks.sh"
 
-wait_for() {
-    local until=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        [ $SECONDS -ge $until ] && return 1
-        sleep 0.2
-    done
-}
-nonempty() { [ -s "$1" ]; }
 has_lines() { [ -f "$1" ] && [ "$(wc -l <"$1")" -ge "$2" ]; }
 
 "$mock" rt 2 0 1 status.txt >boot.txt 2>mock.err &

@@ -26,16 +26,6 @@ cd "$work" || exit 1
 # shellcheck source=../../engine/checks.sh
 source "$src/tests/engine/checks.sh"
 
-# wait_for SECONDS COMMAND...: polls every 0.2 s until the command succeeds; fails after SECONDS
-wait_for() {
-    local until=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        [ $SECONDS -ge $until ] && return 1
-        sleep 0.2
-    done
-}
-nonempty() { [ -s "$1" ]; }
 lines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
 # distinct message numbers in the sink files
 distinct() { cat a.jsonl b.jsonl 2>/dev/null | python3 -c '
