@@ -1004,7 +1004,9 @@ typedef struct tb_processor_vtable {
      * so output may point into the input bytes; bytes kept across calls must be copied into
      * the instance's own memory. The instance's thread. */
     int(TB_CALL *process)(void *instance, const tb_batch *in, tb_batch *out);
-    /* Optional. The stream ended: append whatever is still buffered to out. */
+    /* Optional. The stream ended: append whatever is still buffered to out. An event left
+     * with no id, meta or ingest time gets those of the event that ended the stream (and its
+     * TB_EF_TRANSACTIONAL flag), so its source hears of it. */
     int(TB_CALL *finish)(void *instance, tb_batch *out);
 } tb_processor_vtable;
 

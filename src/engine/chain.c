@@ -112,8 +112,9 @@ static int run_from(tbr_chain_set *s, tbr_chain *c, uint32_t from, tb_batch *in,
     return append_all(out, cur.events, cur.count);
 }
 
-/* Flushes every processor of c in order, each one's remainder through those after it. */
-static int finish(tbr_chain_set *s, tbr_chain *c, tb_batch *out) {
+/* Flushes every processor of c in order, each one's remainder through those after it. end is
+ * the event that ended the stream, in out's arena, or NULL (a flush at stop). */
+static int finish(tbr_chain_set *s, tbr_chain *c, tb_batch *out, const tb_event *end) {
     for (uint32_t k = 0; k < s->nprocs; k++) {
         if (!c->procs[k]->component->vt.processor.finish) continue;
         tb_batch rest = {0};
@@ -127,8 +128,21 @@ static int finish(tbr_chain_set *s, tbr_chain *c, tb_batch *out) {
         }
         /* what a processor gives up at the end belongs to its stream, whatever it filled in
          * (a server answers on the connection a last, unterminated line came from) */
-        for (uint32_t i = 0; i < rest.count; i++)
-            if (!rest.events[i].stream) rest.events[i].stream = c->stream;
+        for (uint32_t i = 0; i < rest.count; i++) {
+            tb_event *e = &rest.events[i];
+            if (!e->stream) e->stream = c->stream;
+            /* an event the processor made from nothing (no id, meta or time) is the stream's last
+             * record: it carries what the event ending the stream carried, so its source hears of
+             * it (a transactional id) and a pipeline sees its meta (where an http request came
+             * from) */
+            if (end && !e->id && e->meta.type == TB_NULL && !e->ingest_ns) {
+                e->id = end->id;
+                e->meta = end->meta;
+                e->ingest_ns = end->ingest_ns;
+                e->source = end->source;
+                e->flags |= (uint16_t)(end->flags & TB_EF_TRANSACTIONAL);
+            }
+        }
         if (rest.count && run_from(s, c, k + 1, &rest, out)) return TB_ENOMEM;
     }
     return TB_OK;
@@ -178,7 +192,7 @@ static int process_streams(tbr_chain_set *s, tb_batch *b, bool stream_ends) {
         if (ends && b->events[j - 1].data.type == TB_BYTES && b->events[j - 1].data.len == 0) run.count--;
         if (run.count && run_from(s, c, 0, &run, &out)) return TB_ENOMEM;
         if (ends) {
-            if (finish(s, c, &out)) return TB_ENOMEM;
+            if (finish(s, c, &out, &b->events[j - 1])) return TB_ENOMEM;
             chain_end(s, c);
         }
         i = j;
@@ -191,7 +205,7 @@ static int process_streams(tbr_chain_set *s, tb_batch *b, bool stream_ends) {
 
 static int finish_every_stream(tbr_chain_set *s, tb_batch *b) {
     while (s->nchains) {
-        if (finish(s, &s->chains[0], b)) return TB_ENOMEM;
+        if (finish(s, &s->chains[0], b, NULL)) return TB_ENOMEM;
         chain_end(s, &s->chains[0]);
     }
     return TB_OK;
