@@ -213,6 +213,11 @@ int tbp_tcp_link_send(tcp_link *l, const struct iovec *iov, int cnt);
  * memory (the caller counts the batch as failed). */
 bool tbp_tcp_link_mark(tcp_link *l, uint32_t slot);
 
+/* Ends the write side once nothing is buffered: shutdown(SHUT_WR) for plain TCP (the peer
+ * reads an end while it can still send); nothing for TLS, whose close_notify comes with the
+ * close. Only in state OPEN with nothing buffered; returns whether the FIN went out. */
+bool tbp_tcp_link_shutdown_write(tcp_link *l);
+
 /* Writes what is buffered as far as the socket takes it (the instance's drain and the fd
  * callback). TB_OK (possibly with bytes left), or TB_EIO. */
 int tbp_tcp_link_flush(tcp_link *l);

@@ -458,3 +458,8 @@ static void TB_CALL on_fd(void *user, int fd, uint32_t events) {
     }
     if (notes && l->note) l->note(l->owner, l, notes);
 }
+
+bool tbp_tcp_link_shutdown_write(tcp_link *l) {
+    if (l->state != TCP_LINK_OPEN || l->len || l->ssl) return false;
+    return shutdown(l->fd, SHUT_WR) == 0;
+}

@@ -183,8 +183,7 @@ static void linger_step(ws_server *s, ws_sconn *c) {
     size_t got;
     if (!c->ws.link.len && !c->half_closed && c->ws.link.state == TCP_LINK_OPEN) {
         c->half_closed = true;
-        /* TLS: no half-close of the socket under it; the close_notify comes with the close */
-        if (!c->ws.link.ssl) shutdown(c->ws.link.fd, SHUT_WR);
+        tbp_tcp_link_shutdown_write(&c->ws.link);
     }
     for (;;) {
         int rc = tbp_tcp_link_read(&c->ws.link, sink, sizeof sink, &got);
