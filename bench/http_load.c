@@ -120,5 +120,9 @@ int main(int argc, char **argv) {
     printf("{\"requests\": %zu, \"ok\": %d, \"seconds\": %.4f, \"requests_per_s\": %.0f, \"p50_us\": %.1f, "
            "\"p99_us\": %.1f}\n",
            n, ok, secs, n / secs, all[n / 2] / 1e3, all[n * 99 / 100] / 1e3);
+    for (int i = 0; i < conns; i++) free(ws[i].lat_ns);
+    free(ws);
+    free(all);
+    free(req);
     return ok == (int)n ? 0 : 1;
 }

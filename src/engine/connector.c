@@ -96,17 +96,39 @@ static void conn_destroy(tbr_stage *n) {
     tbr_conn_deliver_settled(c);
     tbr_chain_set_fini(&c->pre);
     tbr_chain_set_fini(&c->post);
-    tbr_instance_destroy(c->inst);
+    tbr_conn_destroy_instance(c);
     free(c->pending);
     free(c->sinks);
     free(c->watchers);
     free(c->scratch_ptrs);
     free(c->scratch_ids);
     pthread_mutex_destroy(&c->settled_lock);
+    pthread_mutex_destroy(&c->inst_lock);
     tbr_arena_free(c->arena);
 }
 
-static const tbr_stage_ops conn_ops = {conn_step, conn_after_wait, conn_enter_phase, conn_destroy};
+/* The metrics the connector instance registered (connections, requests, ...), as fields. */
+static bool conn_plugin_metrics(tbr_stage *n, tb_arena *a, tb_value *fields, const char **plugin) {
+    conn_stage *c = as_conn(n);
+    bool ok = true;
+    pthread_mutex_lock(&c->inst_lock);
+    if (c->inst) {
+        *plugin = c->inst->component->plugin->desc.name;
+        uint32_t count = tbr_context_metric_count(c->inst->ctx);
+        for (uint32_t i = 0; i < count && ok; i++) {
+            const tbr_metric *m = tbr_context_metric(c->inst->ctx, i);
+            size_t len = strlen(m->name);
+            const char *key = tb_arena_dup(a, m->name, len);
+            tb_value *slot = key ? tb_object_append(a, fields, key, len) : NULL;
+            if (slot) *slot = tb_i64(atomic_load_explicit(&m->value, memory_order_relaxed));
+            ok = slot != NULL;
+        }
+    }
+    pthread_mutex_unlock(&c->inst_lock);
+    return ok;
+}
+
+static const tbr_stage_ops conn_ops = {conn_step, conn_after_wait, conn_enter_phase, conn_destroy, conn_plugin_metrics};
 
 bool tbr_stage_is_connector(const tbr_stage *n) { return n->ops == &conn_ops; }
 bool tbr_connector_stage_has_source(const tbr_stage *n) { return ((const conn_stage *)n)->flags & TB_CONNECTOR_SOURCE; }
@@ -199,6 +221,7 @@ tbr_stage *tbr_connector_stage_new(struct tbr_engine *e, const char *name, const
         goto oom;
     }
     pthread_mutex_init(&c->settled_lock, NULL);
+    pthread_mutex_init(&c->inst_lock, NULL);
     c->base.kind = "connector";
     c->spec = *spec;
     c->spec.pre = c->spec.post = NULL;

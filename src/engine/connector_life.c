@@ -72,8 +72,23 @@ void tbr_conn_give_up(conn_stage *c, const char *why) {
 }
 
 int tbr_conn_create_instance(conn_stage *c, char *err, size_t n) {
-    return tbr_instance_create(tbr_engine_registry(c->base.engine), c->spec.connector.component, c->base.name,
-                               &c->spec.connector.config, c->base.loop, 0, &c->inst, err, n);
+    tbr_instance *inst = NULL;
+    int rc = tbr_instance_create(tbr_engine_registry(c->base.engine), c->spec.connector.component, c->base.name,
+                                 &c->spec.connector.config, c->base.loop, 0, &inst, err, n);
+    if (rc == TB_OK) tbr_conn_publish_instance(c, inst);
+    return rc;
+}
+
+void tbr_conn_publish_instance(conn_stage *c, tbr_instance *inst) {
+    pthread_mutex_lock(&c->inst_lock);
+    c->inst = inst;
+    pthread_mutex_unlock(&c->inst_lock);
+}
+
+void tbr_conn_destroy_instance(conn_stage *c) {
+    tbr_instance *inst = c->inst;
+    tbr_conn_publish_instance(c, NULL);
+    tbr_instance_destroy(inst);
 }
 
 /* A callback failed: restart the instance with backoff, unless it keeps failing. */
@@ -95,8 +110,7 @@ void tbr_conn_supervise(conn_stage *c, const char *what, int rc) {
      * transactional source replays them, rather than at stop */
     for (uint32_t i = 0; i < c->npending; i++) tbr_conn_fail_msg_back(c, c->pending[i].msg, TB_EIO);
     c->npending = 0;
-    tbr_instance_destroy(c->inst);
-    c->inst = NULL;
+    tbr_conn_destroy_instance(c);
     char err[512];
     if (tbr_conn_create_instance(c, err, sizeof err) != TB_OK) {
         tbr_conn_give_up(c, err);

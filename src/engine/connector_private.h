@@ -42,7 +42,9 @@ typedef struct conn_stage {
     tb_arena *arena;
     const tb_connector_vtable *vt;
     uint32_t flags;              /* TB_CONNECTOR_* */
-    tbr_instance *inst;
+    tbr_instance *inst;          /* the stage's thread reads it freely; it changes only under
+                                    inst_lock, which readers on other threads (metrics) take */
+    pthread_mutex_t inst_lock;
     uint32_t source_id;
     conn_state state;
     uint32_t failures;           /* consecutive connect failures */
@@ -93,7 +95,12 @@ const char *tbr_conn_last_error(conn_stage *c, int rc);
 void tbr_conn_source_ended(conn_stage *c);
 /* Stops the connector for good and reports why. */
 void tbr_conn_give_up(conn_stage *c, const char *why);
+/* Creates the instance from the stage's spec and publishes it; TB_OK, or a status and err. */
 int tbr_conn_create_instance(conn_stage *c, char *err, size_t n);
+/* Publishes inst as the stage's instance, under inst_lock. The stage's thread. */
+void tbr_conn_publish_instance(conn_stage *c, tbr_instance *inst);
+/* Unpublishes the instance and destroys it (nothing when there is none). The stage's thread. */
+void tbr_conn_destroy_instance(conn_stage *c);
 /* A callback failed (what, rc): restart the instance with backoff, unless it keeps failing. */
 void tbr_conn_supervise(conn_stage *c, const char *what, int rc);
 /* A callback said the connection broke: reconnect with backoff, or give up (reconnect none). */

@@ -53,15 +53,17 @@ static int swap_chains(conn_stage *c, tbr_swap *sw, char *why, size_t n) {
 
 /* Creates the connector instance from comp and restores saved into it (NULL: nothing). */
 static int create_from(conn_stage *c, const tbr_component *comp, const tb_value *saved, char *why, size_t n) {
+    tbr_instance *inst = NULL;
     int rc = tbr_instance_create(tbr_engine_registry(c->base.engine), comp, c->base.name, &c->spec.connector.config,
-                                 c->base.loop, 0, &c->inst, why, n);
-    if (rc || !saved || !comp->vt.connector.restore) return rc;
-    tbr_context_clear_error(c->inst->ctx);
-    rc = comp->vt.connector.restore(c->inst->state, saved);
+                                 c->base.loop, 0, &inst, why, n);
+    if (rc) return rc;
+    tbr_conn_publish_instance(c, inst);
+    if (!saved || !comp->vt.connector.restore) return TB_OK;
+    tbr_context_clear_error(inst->ctx);
+    rc = comp->vt.connector.restore(inst->state, saved);
     if (rc) {
         snprintf(why, n, "restore failed: %s", tbr_conn_last_error(c, rc));
-        tbr_instance_destroy(c->inst);
-        c->inst = NULL;
+        tbr_conn_destroy_instance(c);
     }
     return rc;
 }
@@ -87,8 +89,7 @@ static void replace_instance(conn_stage *c, tbr_swap *sw) {
     }
     if (c->inst) {
         if (c->state == CONN_RUNNING && c->vt->stop) c->vt->stop(c->inst->state);
-        tbr_instance_destroy(c->inst);
-        c->inst = NULL;
+        tbr_conn_destroy_instance(c);
     }
     int rc = fresh ? create_from(c, fresh, have ? &saved : NULL, why, sizeof why) : TB_EINVAL;
     if (!fresh) snprintf(why, sizeof why, "the new build has no connector '%s'", old->desc.name);

@@ -1,5 +1,6 @@
 /* metrics.c - the engine's metrics as values, for the "temblor.metrics/1" extension: one
- * record per stage and one per output port, in the measurement/tags/fields/timestamp shape
+ * record per stage, one per connector whose plugin registers metrics of its own, and one per
+ * output port, in the measurement/tags/fields/timestamp shape
  * Tremor's metrics events have. Read with relaxed atomics from any thread: the figures of
  * one snapshot are each exact, not a consistent cut across stages. */
 #define _GNU_SOURCE
@@ -55,6 +56,19 @@ static int build(tbr_engine *e, tb_arena *a, tb_value *out) {
             ok = put(a, f, "latency_mean_ns", tb_u64(atomic_load_explicit(&m->latency_sum_ns, memory_order_relaxed) / lat_n)) &&
                  count(a, f, "latency_max_ns", &m->latency_max_ns);
         if (!ok) return TB_ENOMEM;
+        if (s->ops->plugin_metrics) {
+            /* what the connector's plugin counts itself, when it counts anything */
+            tb_value fields = tb_object();
+            const char *plugin = NULL;
+            if (!s->ops->plugin_metrics(s, a, &fields, &plugin)) return TB_ENOMEM;
+            if (fields.len) {
+                tb_value *pr = record(a, out, "connector", now);
+                if (!pr) return TB_ENOMEM;
+                tags = tb_object_getz(pr, "tags");
+                if (!put(a, tags, "stage", str(a, s->name)) || !put(a, tags, "plugin", str(a, plugin))) return TB_ENOMEM;
+                *tb_object_getz(pr, "fields") = fields;
+            }
+        }
         for (uint32_t p = 0; p < s->nouts; p++) {
             tb_value *pr = record(a, out, "port_events", now);
             if (!pr) return TB_ENOMEM;

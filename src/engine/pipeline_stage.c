@@ -223,7 +223,7 @@ static void pipe_destroy(tbr_stage *n) {
     free(p->routes);
 }
 
-static const tbr_stage_ops pipe_ops = {pipe_step, pipe_after_wait, pipe_enter_phase, pipe_destroy};
+static const tbr_stage_ops pipe_ops = {pipe_step, pipe_after_wait, pipe_enter_phase, pipe_destroy, NULL};
 
 int tbr_pipeline_stage_watch_circuit(tbr_stage *pipeline, tbr_stage *sink) {
     pipe_stage *p = (pipe_stage *)pipeline;

@@ -62,6 +62,9 @@ typedef struct tbr_stage_ops {
     void (*enter_phase)(struct tbr_stage *n, int phase);
     /* Frees everything the stage owns beyond struct tbr_stage (instances, pipeline). */
     void (*destroy)(struct tbr_stage *n);
+    /* Optional: appends the metrics its plugin instance registered to fields (allocated in a)
+     * and names the plugin; false when out of memory. Any thread, under the engine lock. */
+    bool (*plugin_metrics)(struct tbr_stage *n, tb_arena *a, tb_value *fields, const char **plugin);
 } tbr_stage_ops;
 
 typedef struct tbr_stage {

@@ -539,7 +539,7 @@ static bool check_component(dparser *dp, uint32_t kind, const tb_value *ref, tbr
     const tbr_component *comp = tbr_registry_find(dp->reg, kind, buf);
     if (comp) return check_component_config(dp, comp, ref, span);
     tbr_diag *diag = tbr_error(dp->p, span, "unknown %s '%s'", tbr_kind_name(kind), buf);
-    char known[256] = "";
+    char known[896] = "";
     size_t used = 0;
     tbr_plugin *pl;
     for (size_t i = 0; (pl = tbr_registry_plugin_at(dp->reg, i)); i++)
@@ -645,7 +645,7 @@ static void list_add(char *buf, size_t size, const char *name, uint32_t len) {
 static bool check_port(dparser *dp, const tbr_flow_def *f, const tbr_create *c, const tbr_endpoint *e, bool from) {
     const char *port = e->port ? e->port : (from ? "out" : "in");
     uint32_t plen = (uint32_t)strlen(port);
-    char known[256] = "";
+    char known[896] = "";
     bool found = false;
     if (e->pipeline) {
         const tbr_pipeline_def *def = tbr_deployment_find_pipeline(dp->d, f, c->def, c->def_len);

@@ -158,7 +158,7 @@ static bool check_operator_kind(qparser *qp, const char *kind, tbr_span span) {
     if (!qp->reg || tbr_registry_find(qp->reg, TB_KIND_OPERATOR, kind)) return true;
     tbr_diag *d = tbr_error(qp->p, span, "unknown operator '%s'", kind);
     if (d) {
-        char known[256] = "";
+        char known[896] = "";
         size_t used = 0;
         tbr_plugin *pl;
         for (size_t i = 0; (pl = tbr_registry_plugin_at(qp->reg, i)); i++)
@@ -324,7 +324,7 @@ static bool stream_port(qparser *qp, uint32_t *node, const char **port, bool fro
         if (c) {
             static const char *const defaults[] = {"out", "err", NULL};
             const char *const *ports = c->vt.op.output_ports ? c->vt.op.output_ports : defaults;
-            char known[256] = "";
+            char known[896] = "";
             size_t used = 0;
             bool found = false;
             for (size_t i = 0; ports[i]; i++) {

@@ -50,7 +50,7 @@ void tbr_source_position(const tbr_source *src, uint32_t offset, unsigned *line,
 typedef struct tbr_diag {
     tbr_span span;
     char message[512];
-    char hint[256]; /* "" when none */
+    char hint[1024]; /* "" when none (room for a list of every loaded component) */
 } tbr_diag;
 
 /* The errors of one compilation, in the order found. */
