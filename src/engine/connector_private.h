@@ -45,6 +45,7 @@ typedef struct conn_stage {
     tbr_instance *inst;          /* the stage's thread reads it freely; it changes only under
                                     inst_lock, which readers on other threads (metrics) take */
     pthread_mutex_t inst_lock;
+    uint64_t lost_batches;       /* batches that failed with no source to replay them (logged) */
     uint32_t source_id;
     conn_state state;
     uint32_t failures;           /* consecutive connect failures */

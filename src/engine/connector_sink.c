@@ -12,10 +12,22 @@
 #include "host/context.h"
 #include "value/arena.h"
 
-void tbr_conn_fail_msg_back(conn_stage *c, tbr_msg *m, int status) {
+/* A batch failed at this sink: counted in errors, and handed back to its sources, which
+ * replay it when they are transactional. Events nobody will replay are logged as lost (the
+ * first ten batches, then every thousandth), so a loss is never silent. */
+static void failed(conn_stage *c, tbr_msg *m, int status) {
     atomic_fetch_add(&c->base.m.errors, m->batch.count);
+    if (!m->ticket && m->batch.count) {
+        c->lost_batches++;
+        if (c->lost_batches <= 10 || c->lost_batches % 1000 == 0)
+            tbr_log(TB_LOG_WARN, c->base.name, "%u events not delivered (%s) and lost: their source does not replay (%llu batch%s so far)",
+                    m->batch.count, tbr_status_name(status), (unsigned long long)c->lost_batches,
+                    c->lost_batches == 1 ? "" : "es");
+    }
     tbr_msg_free(m, status);
 }
+
+void tbr_conn_fail_msg_back(conn_stage *c, tbr_msg *m, int status) { failed(c, m, status); }
 
 void tbr_conn_settle_pending(conn_stage *c) {
     tbr_delivery d[64];
@@ -26,9 +38,12 @@ void tbr_conn_settle_pending(conn_stage *c) {
                 if (c->pending[k].token != d[i].token) continue;
                 tbr_msg *m = c->pending[k].msg;
                 c->pending[k] = c->pending[--c->npending];
-                if (d[i].status == TB_OK) atomic_fetch_add(&c->base.m.events_out, m->batch.count);
-                else atomic_fetch_add(&c->base.m.errors, m->batch.count);
-                tbr_msg_free(m, d[i].status);
+                if (d[i].status == TB_OK) {
+                    atomic_fetch_add(&c->base.m.events_out, m->batch.count);
+                    tbr_msg_free(m, TB_OK);
+                } else {
+                    failed(c, m, d[i].status);
+                }
                 break;
             }
     }

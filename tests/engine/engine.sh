@@ -454,5 +454,28 @@ assert dst[-1]["fields"]["events_out"] > 0 and "latency_mean_ns" in dst[-1]["fie
 assert all(r["measurement"] == "stage" and r["tags"]["kind"] in ("connector", "pipeline") for r in rows)
 PY
 
+# --- a sink that cannot write, fed by a source that cannot replay: the loss is logged ------------------
+cat >lost.troy <<'TROY'
+define flow main
+flow
+  define connector input from stdio with codec = "json", preprocessors = ["separate"] end;
+  define connector full from file
+  with
+    codec = "json", postprocessors = ["separate"], config = {"path": "/dev/full", "mode": "append"}
+  end;
+  define pipeline p pipeline select event from in into out; end;
+  create connector input;
+  create connector full;
+  create pipeline p;
+  connect /connector/input to /pipeline/p;
+  connect /pipeline/p to /connector/full;
+end;
+deploy flow main;
+TROY
+printf '{"a":1}\n{"a":2}\n' | "$temblor" run lost.troy >/dev/null 2>lost.err
+check "lost: a sink failed for good exits 1" test $? -eq 1
+check "lost: the events are reported lost" grep -q 'events not delivered (.*) and lost: their source does not replay' lost.err ||
+    show lost.err
+
 echo "engine e2e: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
