@@ -12,7 +12,7 @@
 #    Content-Length), many idle connections held open: the server answers the others;
 #  - a sink that cannot deliver (/dev/full): the request is answered fail_status; a sink that
 #    never connects: 504 after response_timeout_ms;
-#  - HTTPS with a certificate made here; a bad url and a port in use are refused with the reason.
+#  - HTTPS with a certificate made here, a 10 MiB body echoed whole; a bad url and a port in use are refused with the reason.
 # usage: e2e_http_server.sh TEMBLOR_BINARY HTTP_PEER SOURCE_DIR
 set -u
 temblor=$1
@@ -236,6 +236,9 @@ TROY
     start tls tls.troy
     if wait_for 30 has_port tls.err tls; then
         expect "https with the certificate" 200 '"secure":true' --cacert cert.pem -d '{"secure":true}' "https://127.0.0.1:$(logged_port tls.err tls)/s"
+        python3 -c 'import sys; sys.stdout.write("{\"big\":\"" + "x" * (10 << 20) + "\"}")' >ten.json
+        got=$(answer --cacert cert.pem --data-binary @ten.json "https://127.0.0.1:$(logged_port tls.err tls)/big")
+        check "a 10 MiB body over https is answered whole ($got)" cmp -s ten.json body.out
         got=$(answer -d '{}' "http://127.0.0.1:$(logged_port tls.err tls)/s")
         check "plain http to the https server fails" test "$got" != 200
     else
