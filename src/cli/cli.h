@@ -22,10 +22,15 @@ typedef struct tbr_cli_opts {
     bool help;
     const char *admin;           /* --admin SOCKET: talk to a running runtime */
     bool drain;                  /* --drain (plugin unload) */
+    const char *key;             /* --key FILE: a secret key (plugin sign) */
+    const char *trust;           /* --trust DIR: the trust store (plugin verify, signatures) */
+    const char *comment;         /* --comment TEXT: a new key's comment (plugin keygen) */
 } tbr_cli_opts;
 
 /* Takes the shared options out of argv (in place), leaving the positional arguments.
- * Returns the new argc, or -1 after printing a usage error. */
+ * --signatures POLICY (or TEMBLOR_SIGNATURES) and --trust DIR set the process's plugin
+ * signature policy (plugin/signature.h) for every plugin loaded afterwards. Returns the new
+ * argc, or -1 after printing a usage error. */
 int tbr_cli_parse_common(int argc, char **argv, tbr_cli_opts *opts);
 
 int tbr_cmd_version(int argc, char **argv);

@@ -1,11 +1,14 @@
-/* cmd_plugin.c - `temblor plugin list` and `temblor plugin inspect`. Output is built as a
- * tb_value once and printed as text or JSON, so both views say the same. */
+/* cmd_plugin.c - `temblor plugin list`, `inspect` (output built as a tb_value once and printed
+ * as text or JSON, so both views say the same), and `keygen`, `sign` and `verify`. */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "plugin/loader.h"
 #include "plugin/registry.h"
+#include "plugin/signature.h"
 #include "value/arena.h"
 #include "value/json.h"
 
@@ -18,7 +21,14 @@ static void plugin_usage(FILE *out) {
           "       temblor plugin load FILE --admin SOCKET\n"
           "       temblor plugin unload NAME [--drain] --admin SOCKET\n"
           "       temblor plugin reload NAME [FILE] --admin SOCKET\n"
-          "SOCKET may also come from TEMBLOR_ADMIN.\n",
+          "SOCKET may also come from TEMBLOR_ADMIN.\n"
+          "\n"
+          "Signatures (docs/pdk.md, Signatures):\n"
+          "       temblor plugin keygen NAME [--comment TEXT]   writes NAME.key (secret) and NAME.pub\n"
+          "       temblor plugin sign --key NAME.key FILE...    writes FILE.sig beside each library\n"
+          "       temblor plugin verify [--trust DIR] FILE...   checks each against the trusted keys\n"
+          "Loading under a policy: --signatures require|warn|off (or TEMBLOR_SIGNATURES) with\n"
+          "--trust DIR (or TEMBLOR_TRUST; default " TBR_TRUST_DIR_DEFAULT ").\n",
           out);
 }
 
@@ -240,6 +250,90 @@ static int inspect(tbr_registry *reg, const char *what, const tbr_cli_opts *opts
     return TBR_EXIT_OK;
 }
 
+/* Reads the whole file at path (malloc'd into *out); false with the reason printed. */
+static bool read_all(const char *path, unsigned char **out, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    size_t cap = 1 << 20, n = 0;
+    unsigned char *buf = f ? malloc(cap) : NULL;
+    while (buf) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap) break;
+        unsigned char *more = realloc(buf, cap *= 2);
+        if (!more) free(buf);
+        buf = more;
+    }
+    if (f && ferror(f)) {
+        free(buf);
+        buf = NULL;
+    }
+    if (f) fclose(f);
+    if (!buf) {
+        fprintf(stderr, "temblor: cannot read %s: %s\n", path, f ? "read error or out of memory" : strerror(errno));
+        return false;
+    }
+    *out = buf;
+    *len = n;
+    return true;
+}
+
+/* Signs each library: its bytes and the metadata it declares (it is loaded to read them). */
+static int sign(int argc, char **argv, const tbr_cli_opts *opts) {
+    if (!opts->key) {
+        fprintf(stderr, "temblor: plugin sign needs --key FILE.key (make one with temblor plugin keygen)\n");
+        return TBR_EXIT_USAGE;
+    }
+    int rc = TBR_EXIT_OK;
+    for (int i = 2; i < argc; i++) {
+        char err[1024], sig_path[4096];
+        tbr_plugin *p = NULL;
+        unsigned char *bytes = NULL;
+        size_t len = 0;
+        char *meta = NULL;
+        snprintf(sig_path, sizeof sig_path, "%s.sig", argv[i]);
+        if (tbr_plugin_open(argv[i], &p, err, sizeof err) != TB_OK) {
+            fprintf(stderr, "temblor: %s\n", err);
+            rc = TBR_EXIT_FAILURE;
+        } else if (!(meta = tbr_signature_metadata(p)) || !read_all(argv[i], &bytes, &len)) {
+            if (!meta) fprintf(stderr, "temblor: out of memory\n");
+            rc = TBR_EXIT_FAILURE;
+        } else if (tbr_signature_sign(bytes, len, meta, opts->key, sig_path, err, sizeof err) != TB_OK) {
+            fprintf(stderr, "temblor: %s: %s\n", argv[i], err);
+            rc = TBR_EXIT_FAILURE;
+        } else {
+            printf("%s: signed (%s)\n", argv[i], sig_path);
+        }
+        free(bytes);
+        free(meta);
+        tbr_plugin_close(p);
+    }
+    return rc;
+}
+
+static int verify(int argc, char **argv, const tbr_cli_opts *opts) {
+    const char *trust = opts->trust ? opts->trust : tbr_signature_trust_dir();
+    int rc = TBR_EXIT_OK;
+    for (int i = 2; i < argc; i++) {
+        char who[300], err[4096];
+        if (tbr_plugin_verify(argv[i], trust, who, sizeof who, err, sizeof err) == TB_OK) {
+            printf("%s: good signature by %s\n", argv[i], who);
+        } else {
+            fprintf(stderr, "temblor: %s\n", err);
+            rc = TBR_EXIT_FAILURE;
+        }
+    }
+    return rc;
+}
+
+static int keygen(const char *base, const tbr_cli_opts *opts) {
+    char err[1024];
+    if (tbr_signature_keygen(base, opts->comment, err, sizeof err) != TB_OK) {
+        fprintf(stderr, "temblor: %s\n", err);
+        return TBR_EXIT_FAILURE;
+    }
+    printf("wrote %s.key (secret: keep it) and %s.pub (put it in the trust stores)\n", base, base);
+    return TBR_EXIT_OK;
+}
+
 int tbr_cmd_plugin(int argc, char **argv) {
     tbr_cli_opts opts;
     argc = tbr_cli_parse_common(argc, argv, &opts);
@@ -258,6 +352,9 @@ int tbr_cmd_plugin(int argc, char **argv) {
     if (!strcmp(argv[1], "load") || !strcmp(argv[1], "unload") || !strcmp(argv[1], "reload") ||
         (!strcmp(argv[1], "list") && opts.admin))
         return tbr_cmd_plugin_admin(argc, argv, &opts);
+    if (!strcmp(argv[1], "keygen") && argc == 3) return keygen(argv[2], &opts);
+    if (!strcmp(argv[1], "sign") && argc >= 3) return sign(argc, argv, &opts);
+    if (!strcmp(argv[1], "verify") && argc >= 3) return verify(argc, argv, &opts);
     tbr_registry *reg = tbr_registry_new();
     if (!reg) return TBR_EXIT_FAILURE;
     tbr_registry_set_log_refusals(reg, false); /* both commands print them */

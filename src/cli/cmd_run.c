@@ -35,6 +35,9 @@ static void usage(FILE *out) {
           "                       (or TEMBLOR_ADMIN_TOKEN)\n"
           "  --watch-plugins      reload a plugin as soon as its library file is rewritten\n"
           "                       (a rebuild); runs until a signal\n"
+          "  --signatures POLICY  require, warn or off (default; also TEMBLOR_SIGNATURES): what a\n"
+          "                       plugin library without a good signature by a trusted key gets\n"
+          "  --trust DIR          the trusted public keys (*.pub; also TEMBLOR_TRUST)\n"
           "See docs/admin.md.\n",
           out);
 }

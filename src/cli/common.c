@@ -1,15 +1,44 @@
 /* common.c - options shared by the subcommands. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "core/log.h"
+#include "plugin/signature.h"
+
+/* The value of option a at argv[i + 1], or NULL after saying what it needs. */
+static const char *value_of(int argc, char **argv, int i, const char *needs) {
+    if (i + 1 < argc) return argv[i + 1];
+    fprintf(stderr, "temblor: %s needs %s\n", argv[i], needs);
+    return NULL;
+}
 
 int tbr_cli_parse_common(int argc, char **argv, tbr_cli_opts *opts) {
     int out = 0;
+    tbr_sig_policy policy = TBR_SIG_OFF;
+    const char *env = getenv("TEMBLOR_SIGNATURES");
     memset(opts, 0, sizeof *opts);
+    if (env && *env && !tbr_signature_parse_policy(env, &policy)) {
+        fprintf(stderr, "temblor: TEMBLOR_SIGNATURES must be require, warn or off, found '%s'\n", env);
+        return -1;
+    }
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--json") == 0) {
+        if (!strcmp(a, "--key") || !strcmp(a, "--trust") || !strcmp(a, "--comment") || !strcmp(a, "--signatures")) {
+            const char *v = value_of(argc, argv, i, !strcmp(a, "--key")       ? "a secret key file"
+                                                    : !strcmp(a, "--trust")   ? "a trust store directory"
+                                                    : !strcmp(a, "--comment") ? "a comment"
+                                                                              : "require, warn or off");
+            if (!v) return -1;
+            if (!strcmp(a, "--key")) opts->key = v;
+            else if (!strcmp(a, "--trust")) opts->trust = v;
+            else if (!strcmp(a, "--comment")) opts->comment = v;
+            else if (!tbr_signature_parse_policy(v, &policy)) {
+                fprintf(stderr, "temblor: --signatures must be require, warn or off, found '%s'\n", v);
+                return -1;
+            }
+            i++;
+        } else if (strcmp(a, "--json") == 0) {
             opts->json = true;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             opts->help = true;
@@ -46,5 +75,6 @@ int tbr_cli_parse_common(int argc, char **argv, tbr_cli_opts *opts) {
             argv[out++] = argv[i];
         }
     }
+    tbr_signature_set_policy(policy, opts->trust);
     return out;
 }

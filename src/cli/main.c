@@ -11,6 +11,7 @@ static void usage(FILE *out) {
           "commands:\n"
           "  plugin list                 list every plugin found, loaded or refused\n"
           "  plugin inspect NAME|FILE    show a plugin's metadata, options and permissions\n"
+          "  plugin keygen|sign|verify   Ed25519 keys and signatures of plugin libraries\n"
           "  check FILE...               check scripts, queries and deployments (.tremor, .trickle,\n"
           "                              .troy); errors with file:line:column\n"
           "  run FILE.troy...            run deployments until every source has ended or\n"

@@ -3,15 +3,21 @@
 #define _GNU_SOURCE
 #include "plugin/loader.h"
 
+#include <limits.h>
+
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "core/log.h"
+#include "plugin/signature.h"
 
 #if UINTPTR_MAX == UINT64_MAX
 #define HOST_ELF_CLASS ELFCLASS64
@@ -95,7 +101,11 @@ static int open_as(const char *open_path, const char *path, tbr_plugin **out, ch
     return TB_OK;
 }
 
-int tbr_plugin_open(const char *path, tbr_plugin **out, char *err, size_t n) { return open_as(path, path, out, err, n); }
+int tbr_plugin_open(const char *path, tbr_plugin **out, char *err, size_t n) {
+    /* with signatures, the bytes checked must be the bytes mapped: a private copy is both */
+    if (tbr_signature_policy() != TBR_SIG_OFF) return tbr_plugin_open_copy(path, out, err, n);
+    return open_as(path, path, out, err, n);
+}
 
 /* Copies the file at path into a new memfd; its fd, or -1 with the reason in why. */
 static int copy_to_memfd(const char *path, char *why, size_t n) {
@@ -152,7 +162,39 @@ static void close_copy(int fd) {
     close(fd);
 }
 
-int tbr_plugin_open_copy(const char *path, tbr_plugin **out, char *err, size_t n) {
+/* The signature check of the copy in fd of the library at path, under policy pol with the
+ * keys of trust: TB_OK to go on (*signed_meta, when not NULL, is what the signature covers, to
+ * compare once loaded; who says who signed it), or a refusal in err. */
+static int check_signature(int fd, const char *path, tbr_sig_policy pol, const char *trust, char **signed_meta,
+                           char *who, size_t who_n, char *err, size_t n) {
+    char why[768], sig_path[PATH_MAX + 8], msg[900];
+    struct stat st;
+    *signed_meta = NULL;
+    if (pol == TBR_SIG_OFF) return TB_OK;
+    snprintf(sig_path, sizeof sig_path, "%s.sig", path);
+    int rc;
+    void *map = MAP_FAILED;
+    if (fstat(fd, &st) != 0 || (st.st_size > 0 && (map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED)) {
+        snprintf(why, sizeof why, "cannot read the copy to check it: %s", strerror(errno));
+        rc = TB_EIO;
+    } else {
+        rc = tbr_signature_verify(map == MAP_FAILED ? "" : map, (size_t)st.st_size, sig_path, trust, signed_meta, who,
+                                  who_n, why, sizeof why);
+        if (map != MAP_FAILED) munmap(map, (size_t)st.st_size);
+    }
+    if (rc == TB_OK) return TB_OK;
+    if (pol == TBR_SIG_WARN) {
+        tbr_log(TB_LOG_WARN, NULL, "%s: signature: %s (loaded anyway: the signature policy is warn)", path, why);
+        return TB_OK;
+    }
+    snprintf(msg, sizeof msg, "refused by the signature policy (require): %s", why);
+    prefix_error(err, n, path, msg);
+    return rc == TB_ENOMEM ? TB_ENOMEM : TB_EINVAL;
+}
+
+/* Opens a private copy of the library at path, its signature checked under pol first. */
+static int open_copy_as(const char *path, tbr_sig_policy pol, const char *trust, tbr_plugin **out, char *who,
+                        size_t who_n, char *err, size_t n) {
     char why[512];
     *out = NULL;
     int fd = copy_to_memfd(path, why, sizeof why);
@@ -162,17 +204,51 @@ int tbr_plugin_open_copy(const char *path, tbr_plugin **out, char *err, size_t n
         prefix_error(err, n, path, msg);
         return TB_EINVAL;
     }
+    char *signed_meta = NULL;
+    int rc = check_signature(fd, path, pol, trust, &signed_meta, who, who_n, err, n);
+    if (rc) {
+        close(fd);
+        return rc;
+    }
     /* the fd stays open while the library is mapped: its /proc name is then unique among
      * the libraries mapped, and the dynamic linker never hands back another copy's mapping */
     char fd_path[64];
     snprintf(fd_path, sizeof fd_path, "/proc/self/fd/%d", fd);
-    int rc = open_as(fd_path, path, out, err, n);
+    rc = open_as(fd_path, path, out, err, n);
     if (rc) {
+        free(signed_meta);
         close_copy(fd);
         return rc;
     }
     (*out)->copy_fd = fd;
-    return TB_OK;
+    if (signed_meta) {
+        /* the signed bytes declare what was signed, unless the signer signed a mistake */
+        char *found = tbr_signature_metadata(*out);
+        if (!found || strcmp(found, signed_meta)) {
+            char msg[4096];
+            snprintf(msg, sizeof msg, "refused by the signature policy: its declared metadata is not what was signed "
+                                      "(signed %s, found %s)", signed_meta, found ? found : "(out of memory)");
+            prefix_error(err, n, path, msg);
+            tbr_plugin_close(*out);
+            *out = NULL;
+            rc = TB_EINVAL;
+        }
+        free(found);
+        free(signed_meta);
+    }
+    return rc;
+}
+
+int tbr_plugin_open_copy(const char *path, tbr_plugin **out, char *err, size_t n) {
+    char who[300];
+    return open_copy_as(path, tbr_signature_policy(), tbr_signature_trust_dir(), out, who, sizeof who, err, n);
+}
+
+int tbr_plugin_verify(const char *path, const char *trust_dir, char *who, size_t who_n, char *err, size_t n) {
+    tbr_plugin *p = NULL;
+    int rc = open_copy_as(path, TBR_SIG_REQUIRE, trust_dir, &p, who, who_n, err, n);
+    tbr_plugin_close(p);
+    return rc;
 }
 
 int tbr_plugin_open_static(tb_plugin_entry_fn entry, tbr_plugin **out, char *err, size_t n) {

@@ -22,6 +22,15 @@ int tbr_plugin_open(const char *path, tbr_plugin **out, char *err, size_t err_si
  * and the plugin's path name path. As tbr_plugin_open otherwise. */
 int tbr_plugin_open_copy(const char *path, tbr_plugin **out, char *err, size_t err_size);
 
+/* Under the signature policy (plugin/signature.h) other than off, tbr_plugin_open loads a
+ * private copy too, and both check the copy's bytes against the signature file beside path
+ * before the library is mapped, then its declared metadata against what was signed. */
+
+/* Checks the library at path as the policy require does, with the keys of trust_dir: TB_OK
+ * and who signed it in who, or the reason in err ("PATH: ..."). The library is loaded (so its
+ * metadata can be compared) only once its signature is good, and closed again. */
+int tbr_plugin_verify(const char *path, const char *trust_dir, char *who, size_t who_n, char *err, size_t err_size);
+
 /* Builds a plugin from an entry function linked into the binary (a static plugin). */
 int tbr_plugin_open_static(tb_plugin_entry_fn entry, tbr_plugin **out, char *err,
                            size_t err_size);
