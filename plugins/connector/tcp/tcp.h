@@ -7,12 +7,19 @@
  *   tcp_link.c         one non-blocking socket (plain or TLS): readiness, reads, buffered
  *                      writes, the connect and handshake state machine
  *   tcp_track.c        batches a sink answered TB_EPENDING for, and the circuit breaker
+ *   tcp_conns.c        a server's connections: the table by stream, the ready list, the stream
+ *                      ends queued for the next pull, admission under max_connections
+ *   tcp_listen.c       a server's listening socket: listening, accepting, pausing
+ *   tcp_dial.c         a client's connecting: resolving, a non-blocking connect to each address
+ *                      in turn, its TLS object, the connect deadline
  *   tcp_server.c       tcp_server: options, lifecycle, listening, accepting, connections
  *   tcp_server_io.c    tcp_server: pull (one stream per connection) and push (by stream)
  *   tcp_client.c       tcp_client: options, lifecycle, pull and push
  *
+ * tcp_addr.c to tcp_dial.c are the static library tbp_tcp_net, which the ws plugin links too.
+ *
  * Ownership: every struct here is host memory of the instance that holds it, freed by that
- * instance's destroy; a link owns its fd and its SSL object. Thread contract: as temblor.h
+ * instance's destroy; a link owns its fd and its SSL object, a listener its socket. Thread contract: as temblor.h
  * says for connectors: create and destroy on a control thread, everything else (fd and timer
  * callbacks included) on the instance's thread, one call at a time; nothing here is shared
  * between instances except OpenSSL's own thread-safe global state.
@@ -23,6 +30,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include <sys/uio.h>
 
 #include <openssl/ssl.h>
@@ -57,6 +65,24 @@ bool tbp_tcp_peer_meta(tb_arena *arena, tb_value *meta, const char *key, const c
 
 /* CLOCK_REALTIME nanoseconds, for tb_event.ingest_ns. */
 uint64_t tbp_tcp_realtime_ns(void);
+
+/* ---- metrics and rate-limited logs (inline) ------------------------------------------------- */
+
+/* Registers metric name of type in *id, or sets it to UINT32_MAX when that fails (the metric is
+ * then ignored). */
+static inline void tbp_tcp_metric(const tb_host_api *host, tb_context *ctx, const char *name, uint32_t type,
+                                  uint32_t *id) {
+    if (host->metric_register(ctx, name, type, id) != TB_OK) *id = UINT32_MAX;
+}
+
+/* Adds delta to metric id, unless it could not be registered. */
+static inline void tbp_tcp_count(const tb_host_api *host, tb_context *ctx, uint32_t id, int64_t delta) {
+    if (id != UINT32_MAX) host->metric_add(ctx, id, delta);
+}
+
+/* Whether the nth occurrence of something a peer can cause at will is logged: the first ten,
+ * then every thousandth, so that a flood does not flood the log too. */
+static inline bool tbp_tcp_worth_logging(uint64_t n) { return n <= 10 || n % 1000 == 0; }
 
 /* ---- TLS (tcp_tls.c) -------------------------------------------------------------------- */
 
@@ -227,6 +253,171 @@ int tbp_tcp_link_flush(tcp_link *l);
  * points at the bytes in the arena. */
 int tbp_tcp_read_chunk(tcp_link *l, tb_arena *a, uint8_t *scratch, size_t chunk, const uint8_t **data,
                        size_t *got);
+
+/* ---- a server's connections (tcp_conns.c) ------------------------------------------------- */
+
+/* A server's connection as the set knows it: embedded in the plugin's connection struct, which
+ * conn points back to. Every accepted connection is a stream whose id is the set's stream base
+ * plus seq, a counter never reused while the set lives. */
+typedef struct tcp_node tcp_node;
+struct tcp_node {
+    void *conn;                  /* the plugin's connection holding this node */
+    uint32_t stream;
+    uint32_t seq;                /* stream - stream_base: the order of accepting */
+    uint64_t next_id;            /* the next event's id on the stream (its end's too) */
+    char host[INET6_ADDRSTRLEN]; /* the peer, numeric */
+    uint16_t port;
+    bool has_data;               /* an event of its stream was emitted: the stream must end */
+    bool ended;                  /* its stream end was emitted (or queued) */
+    bool ready;                  /* on the ready list */
+    tcp_node *prev, *next;       /* on the ready list */
+};
+
+/* A stream whose connection went away outside pull: its end is emitted by the next pull. */
+typedef struct tcp_end {
+    uint32_t stream;
+    uint64_t id;
+} tcp_end;
+
+/* The open connections of a server, kept in accept order (so by seq) for lookup by stream;
+ * those with something to read on a ready list, served round-robin by pull; and the stream
+ * ends a pull still has to emit. It counts connections_accepted, connections_refused and
+ * connections_open. Ownership: the arrays are host memory of the instance, freed by
+ * tbp_tcp_conns_fini; the nodes belong to the plugin's connections. Thread contract: the
+ * instance's thread (init and fini: where create and destroy run). */
+typedef struct tcp_conns {
+    const tb_host_api *host;
+    tb_context *ctx;
+    tcp_node **table;            /* open connections by seq, ascending */
+    uint32_t n, cap;
+    tcp_node *ready_head, *ready_tail;
+    tcp_end *ends;
+    uint32_t nends, ends_cap;
+    uint32_t stream_base;
+    uint32_t next_seq;
+    uint32_t max;                /* max_connections */
+    uint64_t refused;            /* connections refused over max */
+    uint32_t m_accepted, m_refused, m_open;
+} tcp_conns;
+
+/* Sets up an empty set of at most max connections, its stream base drawn from the clock and
+ * salt (the instance's address), and registers its three metrics, in that order. */
+void tbp_tcp_conns_init(tcp_conns *set, const tb_host_api *host, tb_context *ctx, uint32_t max,
+                        const void *salt);
+
+/* Frees the arrays; the connections must be gone already. */
+void tbp_tcp_conns_fini(tcp_conns *set);
+
+/* true when the set has room for the connection accepted as fd from host:port; else the
+ * connection is refused: fd is closed, counted, and logged (the first ten, then every
+ * thousandth), and false is returned. */
+bool tbp_tcp_conns_admit(tcp_conns *set, int fd, const char *host, uint16_t port);
+
+/* Makes room in the table for one more connection; false when out of memory. */
+bool tbp_tcp_conns_reserve(tcp_conns *set);
+
+/* Numbers node (zeroed by the caller) for a new connection: its stream, the peer (host is
+ * copied), conn the struct holding it. It joins the set with tbp_tcp_conns_insert. */
+void tbp_tcp_conns_number(tcp_conns *set, tcp_node *node, void *conn, const char *host, uint16_t port);
+
+/* Adds a numbered node to the table (tbp_tcp_conns_reserve made room) and counts it. */
+void tbp_tcp_conns_insert(tcp_conns *set, tcp_node *node);
+
+/* The connection (its node's conn) whose stream is stream, or NULL. */
+void *tbp_tcp_conns_find(tcp_conns *set, uint32_t stream);
+
+/* Puts node on (or takes it off) the ready list; tbp_tcp_conns_rotate moves the head to the
+ * tail (fairness between connections). */
+void tbp_tcp_conns_ready(tcp_conns *set, tcp_node *node, bool ready);
+void tbp_tcp_conns_rotate(tcp_conns *set);
+
+/* The connection is gone (why: NULL when it ended normally, else logged at INFO): its stream
+ * end is queued if it had data and none was emitted yet, it leaves the ready list and the
+ * table and is counted. The caller then closes and frees its connection. */
+void tbp_tcp_conns_remove(tcp_conns *set, tcp_node *node, const char *why);
+
+/* Emits the queued stream ends into out while it holds fewer than limit events, as empty raw
+ * TB_EF_STREAM_END events stamped now. TB_OK, or TB_ENOMEM (with a message). */
+int tbp_tcp_conns_emit_ends(tcp_conns *set, tb_batch *out, uint32_t limit, uint64_t now);
+
+/* The stream of node ends here, in out (pull read its end or an error): nothing when it had no
+ * data or has ended already. TB_OK, or TB_ENOMEM (with a message). */
+int tbp_tcp_conns_end_here(tcp_conns *set, tb_batch *out, tcp_node *node, uint64_t now);
+
+/* ---- a server's listening socket (tcp_listen.c) -------------------------------------------- */
+
+/* Reads the "backlog" (1 to 65535, default 128) and "max_connections" (1 to 1000000, default
+ * 1024) options of a server, in that order. TB_OK, or TB_EINVAL with a message. */
+int tbp_tcp_listen_config(const tb_host_api *host, tb_context *ctx, const tb_value *config, uint32_t *backlog,
+                          uint32_t *max_connections);
+
+/* A connection accepted as fd (non-blocking, close-on-exec; the callee owns it) from the peer
+ * host:port (numeric). */
+typedef void (*tcp_accept_fn)(void *owner, int fd, const char *host, uint16_t port);
+
+/* A listening socket and its watch. Accepting runs in the fd callback, at most 64 connections
+ * a call; out of descriptors or memory, accepting pauses for 100 ms. Ownership: the listener
+ * owns its socket. Thread contract: the instance's thread. */
+typedef struct tcp_listener {
+    const tb_host_api *host;
+    tb_context *ctx;
+    tcp_addr addr;
+    char where[TCP_HOST_MAX + 8]; /* host:port configured, then as bound */
+    uint32_t backlog;
+    int fd;                       /* -1: not listening */
+    uint64_t watch;
+    uint64_t pause_timer;         /* accepting paused after running out of descriptors */
+    tcp_accept_fn accepted;
+    void *owner;
+} tcp_listener;
+
+/* Sets up a listener, not listening, for addr. */
+void tbp_tcp_listen_init(tcp_listener *l, const tb_host_api *host, tb_context *ctx, const tcp_addr *addr,
+                         uint32_t backlog, tcp_accept_fn accepted, void *owner);
+
+/* Resolves the address (on this thread), listens on the first of its addresses that takes it
+ * and watches the socket. TB_OK, or TB_EIO with a message ("cannot listen on ..."). */
+int tbp_tcp_listen_open(tcp_listener *l);
+
+/* After tbp_tcp_listen_open: where becomes the address as bound, the port is set in metric
+ * port_metric (UINT32_MAX: none) and "listening on" is logged. */
+void tbp_tcp_listen_announce(tcp_listener *l, uint32_t port_metric, bool tls);
+
+/* Stops accepting and closes the socket (nothing when not listening). */
+void tbp_tcp_listen_close(tcp_listener *l);
+
+/* ---- a client's connecting (tcp_dial.c) ---------------------------------------------------- */
+
+/* Where and how a client connects, and its connect deadline. Ownership: the dialer owns tls
+ * (freed by tbp_tcp_dial_fini). Thread contract: the instance's thread (fini: where destroy
+ * runs). */
+typedef struct tcp_dial {
+    const tb_host_api *host;
+    tb_context *ctx;
+    tcp_addr addr;
+    bool no_delay;                 /* TCP_NODELAY */
+    uint64_t timeout_ns;           /* connect_timeout_ms */
+    SSL_CTX *tls;                  /* NULL: plain TCP */
+    char server_name[TCP_HOST_MAX];
+    bool verify;
+    uint64_t timer_id;             /* the connect deadline; 0: none */
+} tcp_dial;
+
+/* Resolves the address (on this thread: a numeric one needs no lookup) and starts a
+ * non-blocking connect to each of its addresses in turn, looking once without waiting whether
+ * it failed already (a refusal on this machine is known at once); with TLS, makes the
+ * connection's SSL object. On TB_OK, *fd (owned by the caller), *ssl (NULL for plain TCP, owned
+ * too) and *state (TCP_LINK_CONNECTING, TCP_LINK_HANDSHAKE or TCP_LINK_OPEN) are what
+ * tbp_tcp_link_open takes; else TB_EIO with a message naming where. */
+int tbp_tcp_dial_start(tcp_dial *d, const char *where, int *fd, SSL **ssl, uint32_t *state);
+
+/* Starts the connect deadline: fn(user) after timeout_ns (without a timer, the kernel's own
+ * connect timeout still applies). tbp_tcp_dial_disarm stops it; fn must clear timer_id. */
+void tbp_tcp_dial_arm(tcp_dial *d, tb_timer_fn fn, void *user);
+void tbp_tcp_dial_disarm(tcp_dial *d);
+
+/* Stops the deadline and frees the SSL_CTX. */
+void tbp_tcp_dial_fini(tcp_dial *d);
 
 /* ---- the components (tcp_server.c, tcp_client.c) ------------------------------------------ */
 

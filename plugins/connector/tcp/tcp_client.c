@@ -3,16 +3,16 @@
  * port), optionally over TLS; its sink half writes the bytes of every event to the server, its
  * source half emits what the server sends as raw chunks, one stream per connection.
  *
- * Connecting never blocks the thread. connect resolves the name (getaddrinfo, on this thread:
- * a numeric address needs no lookup), starts a non-blocking connect to each address in turn
- * and looks once, without waiting, whether it already failed: a refusal on the same machine is
- * known at once and answered TB_EIO, which the runtime retries with backoff (troy reconnect).
- * Otherwise connect answers TB_OK while the connection (and the TLS handshake) completes on fd
- * readiness; pushes meanwhile are buffered and answered TB_EPENDING. If it fails later, or
- * connect_timeout_ms passes, or the server closes or breaks the connection, the next pull or
- * push answers TB_EIO (TB_ECLOSED for a clean close) with the reason, and the runtime
- * reconnects with backoff: connect closes what is left and starts again, with a new stream.
- * Before that, pull emits the end of the connection's stream (TB_EF_STREAM_END), so its
+ * Connecting never blocks the thread. connect resolves the name (getaddrinfo, on this thread: a
+ * numeric address needs no lookup), starts a non-blocking connect to each address in turn and
+ * looks once, without waiting, whether it already failed (tcp_dial.c): a refusal on the same
+ * machine is known at once and answered TB_EIO, which the runtime retries with backoff (troy
+ * reconnect). Otherwise connect answers TB_OK while the connection (and the TLS handshake)
+ * completes on fd readiness; pushes meanwhile are buffered and answered TB_EPENDING. If it
+ * fails later, or connect_timeout_ms passes, or the server closes or breaks the connection, the
+ * next pull or push answers TB_EIO (TB_ECLOSED for a clean close) with the reason, and the
+ * runtime reconnects with backoff: connect closes what is left and starts again, with a new
+ * stream. Before that, pull emits the end of the connection's stream (TB_EF_STREAM_END), so its
  * preprocessors flush.
  *
  * A sink-only client learns of a lost connection at its next push (the runtime offers no way
@@ -24,14 +24,7 @@
  * everything else on the instance's thread.
  */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <stdio.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "tcp.h"
 
@@ -54,15 +47,10 @@ static const tb_option options[] = {
 typedef struct tcp_client {
     const tb_host_api *host;
     tb_context *ctx;
-    tcp_addr addr;
+    tcp_dial dial;                 /* the address, TLS, the connect deadline */
     char where[TCP_HOST_MAX + 8];
     size_t buf_size;
     uint8_t *scratch;              /* buf_size bytes: every read lands here first */
-    bool no_delay;
-    uint64_t connect_timeout_ns;
-    SSL_CTX *tls;                  /* NULL: plain TCP */
-    char server_name[TCP_HOST_MAX];
-    bool verify;
     tcp_track track;
     tcp_link link;
 
@@ -72,21 +60,15 @@ typedef struct tcp_client {
     bool has_data, ended;          /* an event of the stream was emitted / its end was */
     int lost;                      /* TB_EIO or TB_ECLOSED once the connection is lost; 0 */
     char why[300];
-    uint64_t timer_id;             /* connect deadline */
     bool stopped;                  /* stop was called: no connecting again before connect */
 } tcp_client;
-
-static void stop_timer(tcp_client *c) {
-    if (c->timer_id) c->host->timer_stop(c->ctx, c->timer_id);
-    c->timer_id = 0;
-}
 
 static void lost(tcp_client *c, int status, const char *why) {
     if (!c->lost) {
         c->lost = status;
         snprintf(c->why, sizeof c->why, "%s", why);
     }
-    stop_timer(c);
+    tbp_tcp_dial_disarm(&c->dial);
 }
 
 static void client_note(void *owner, tcp_link *l, uint32_t notes) {
@@ -96,7 +78,7 @@ static void client_note(void *owner, tcp_link *l, uint32_t notes) {
         return;
     }
     if (notes & TCP_NOTE_OPENED) {
-        stop_timer(c);
+        tbp_tcp_dial_disarm(&c->dial);
         tb_log(c->host, c->ctx, TB_LOG_INFO, "connected to %s%s", c->where, c->link.ssl ? " (TLS)" : "");
     }
     /* readable: the runtime pulls after any callback of the instance */
@@ -105,91 +87,32 @@ static void client_note(void *owner, tcp_link *l, uint32_t notes) {
 static void TB_CALL on_connect_timeout(void *user, uint64_t timer_id) {
     tcp_client *c = user;
     (void)timer_id;
-    c->timer_id = 0;
+    c->dial.timer_id = 0;
     if (c->link.state != TCP_LINK_CONNECTING && c->link.state != TCP_LINK_HANDSHAKE) return;
     tbp_tcp_link_fail(&c->link, "%s timed out", c->link.state == TCP_LINK_CONNECTING ? "connecting" : "the TLS handshake");
     lost(c, TB_EIO, c->link.err);
 }
 
-/* Starts a non-blocking connect to ai; *state is where it got without waiting. TB_OK, or
- * TB_EIO with the errno of the failure in *err (the socket closed). */
-static int start_connect(tcp_client *c, const struct addrinfo *ai, int *fd_out, uint32_t *state, int *err) {
-    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-    if (fd < 0) {
-        *err = errno;
-        return TB_EIO;
-    }
-    if (c->no_delay) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
-    int r;
-    while ((r = connect(fd, ai->ai_addr, ai->ai_addrlen)) != 0 && errno == EINTR) {
-    }
-    bool done = r == 0;
-    if (!done) {
-        if (errno != EINPROGRESS) goto fail_fd;
-        /* a look, no wait: a refusal on this machine is already known */
-        struct pollfd p = {.fd = fd, .events = POLLOUT};
-        if (poll(&p, 1, 0) == 1) {
-            int e = 0;
-            socklen_t len = sizeof e;
-            if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0) goto fail_fd;
-            if (e) {
-                errno = e;
-                goto fail_fd;
-            }
-            done = true;
-        }
-    }
-    *fd_out = fd;
-    *state = !done ? TCP_LINK_CONNECTING : c->tls ? TCP_LINK_HANDSHAKE : TCP_LINK_OPEN;
-    return TB_OK;
-fail_fd:
-    *err = errno;
-    close(fd);
-    return TB_EIO;
-}
-
 static int TB_CALL connect_(void *instance) {
     tcp_client *c = instance;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    char port[8], why[256];
-    uint32_t state = TCP_LINK_CLOSED;
-    int fd = -1, err = ECONNREFUSED, rc;
+    SSL *ssl;
+    uint32_t state;
+    int fd, rc;
     /* a reconnect: what is left of the old connection goes, and a new stream begins */
-    stop_timer(c);
+    tbp_tcp_dial_disarm(&c->dial);
     tbp_tcp_link_close(&c->link, false, TB_ECLOSED);
     c->link.state = TCP_LINK_CLOSED;
     c->lost = 0;
     c->why[0] = '\0';
     c->stopped = false;
-    snprintf(port, sizeof port, "%u", (unsigned)c->addr.port);
-    rc = getaddrinfo(c->addr.host, port, &hints, &res);
-    if (rc != 0)
-        return tb_fail(c->host, c->ctx, TB_EIO, "cannot connect to %s: %s", c->where,
-                       rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
-    rc = TB_EIO;
-    for (const struct addrinfo *ai = res; ai && rc != TB_OK; ai = ai->ai_next) rc = start_connect(c, ai, &fd, &state, &err);
-    freeaddrinfo(res);
-    if (rc != TB_OK) return tb_fail(c->host, c->ctx, TB_EIO, "cannot connect to %s: %s", c->where, strerror(err));
-
-    SSL *ssl = NULL;
-    if (c->tls && !(ssl = tbp_tcp_tls_new(c->tls, false, c->server_name, c->verify, why, sizeof why))) {
-        close(fd);
-        return tb_fail(c->host, c->ctx, TB_EIO, "cannot set up TLS for %s: %s", c->where, why);
-    }
+    if ((rc = tbp_tcp_dial_start(&c->dial, c->where, &fd, &ssl, &state)) != TB_OK) return rc;
     c->stream = c->next_stream++;
     c->offset = 0;
     c->has_data = c->ended = false;
     if (tbp_tcp_link_open(&c->link, c->host, c->ctx, &c->track, client_note, c, fd, ssl, state) != TB_OK)
         return tb_fail(c->host, c->ctx, TB_EIO, "cannot connect to %s: %s", c->where, c->link.err);
-    if (state == TCP_LINK_OPEN) {
-        tb_log(c->host, c->ctx, TB_LOG_INFO, "connected to %s", c->where);
-    } else if (c->host->timer_start(c->ctx, c->connect_timeout_ns, 0, on_connect_timeout, c, &c->timer_id) != TB_OK) {
-        c->timer_id = 0; /* no deadline: the kernel's own connect timeout still applies */
-    }
+    if (state == TCP_LINK_OPEN) tb_log(c->host, c->ctx, TB_LOG_INFO, "connected to %s", c->where);
+    else tbp_tcp_dial_arm(&c->dial, on_connect_timeout, c);
     return TB_OK;
 }
 
@@ -213,10 +136,10 @@ static int end_stream(tcp_client *c, tb_batch *out, uint64_t now) {
 }
 
 static int push_event(tcp_client *c, tb_batch *out, const uint8_t *p, size_t n, uint64_t now) {
-    size_t hlen = strlen(c->addr.host);
+    size_t hlen = strlen(c->dial.addr.host);
     tb_event *e = tb_batch_push(out);
-    const char *h = tb_arena_dup(out->arena, c->addr.host, hlen);
-    if (!e || !h || !tbp_tcp_peer_meta(out->arena, &e->meta, "tcp_client", h, hlen, c->addr.port, c->tls != NULL))
+    const char *h = tb_arena_dup(out->arena, c->dial.addr.host, hlen);
+    if (!e || !h || !tbp_tcp_peer_meta(out->arena, &e->meta, "tcp_client", h, hlen, c->dial.addr.port, c->dial.tls != NULL))
         return tb_fail(c->host, c->ctx, TB_ENOMEM, "out of memory reading from %s", c->where);
     e->data = tb_bytes(p, n);
     e->id = c->offset;
@@ -313,7 +236,7 @@ static int TB_CALL drain(void *instance) {
 
 static int TB_CALL stop(void *instance) {
     tcp_client *c = instance;
-    stop_timer(c);
+    tbp_tcp_dial_disarm(&c->dial);
     tbp_tcp_link_close(&c->link, true, TB_ECLOSED);
     c->stopped = true;
     return TB_OK;
@@ -352,15 +275,13 @@ static int TB_CALL create(const tb_create_args *args, void **out) {
     memset(c, 0, sizeof *c);
     c->host = host;
     c->ctx = args->ctx;
-    c->addr = addr;
+    c->dial = (tcp_dial){.host = host, .ctx = args->ctx, .addr = addr,
+                         .no_delay = tb_config_bool(config, "no_delay", true),
+                         .timeout_ns = timeout_ms * 1000000u, .tls = tls, .verify = verify};
+    memcpy(c->dial.server_name, name, sizeof name);
     tbp_tcp_addr_format(addr.host, addr.port, c->where, sizeof c->where);
     c->buf_size = (size_t)buf_size;
     c->scratch = scratch;
-    c->no_delay = tb_config_bool(config, "no_delay", true);
-    c->connect_timeout_ns = timeout_ms * 1000000u;
-    c->tls = tls;
-    memcpy(c->server_name, name, sizeof name);
-    c->verify = verify;
     c->link.fd = -1;
     tbp_tcp_track_init(&c->track, host, args->ctx, (size_t)max_buffered);
     *out = c;
@@ -371,7 +292,7 @@ static void TB_CALL destroy(void *instance) {
     tcp_client *c = instance;
     stop(c);
     tbp_tcp_track_fini(&c->track);
-    SSL_CTX_free(c->tls);
+    tbp_tcp_dial_fini(&c->dial);
     c->host->free(c->ctx, c->scratch);
     c->host->free(c->ctx, c);
 }

@@ -30,76 +30,53 @@
 #define MAX_IOV 64 /* iovecs per write: well under every system's IOV_MAX */
 
 static int push_event(tcp_server *s, tb_batch *out, tcp_conn *c, const uint8_t *p, size_t n, uint64_t now) {
-    size_t hlen = strlen(c->host);
+    const tcp_node *nd = &c->node;
+    size_t hlen = strlen(nd->host);
     tb_event *e = tb_batch_push(out);
-    const char *h = tb_arena_dup(out->arena, c->host, hlen);
-    if (!e || !h || !tbp_tcp_peer_meta(out->arena, &e->meta, "tcp_server", h, hlen, c->port, c->link.ssl != NULL))
-        return tb_fail(s->host, s->ctx, TB_ENOMEM, "out of memory reading from %s:%u", c->host, (unsigned)c->port);
+    const char *h = tb_arena_dup(out->arena, nd->host, hlen);
+    if (!e || !h || !tbp_tcp_peer_meta(out->arena, &e->meta, "tcp_server", h, hlen, nd->port, c->link.ssl != NULL))
+        return tb_fail(s->host, s->ctx, TB_ENOMEM, "out of memory reading from %s:%u", nd->host, (unsigned)nd->port);
     e->data = tb_bytes(p, n);
-    e->id = c->offset;
+    e->id = nd->next_id;
     e->ingest_ns = now;
-    e->stream = c->stream;
+    e->stream = nd->stream;
     e->flags = TB_EF_RAW;
     return TB_OK;
-}
-
-static int push_end(tcp_server *s, tb_batch *out, uint32_t stream, uint64_t offset, uint64_t now) {
-    tb_event *e = tb_batch_push(out);
-    if (!e) return tb_fail(s->host, s->ctx, TB_ENOMEM, "out of memory ending stream %u", stream);
-    e->data = tb_bytes(NULL, 0);
-    e->id = offset;
-    e->ingest_ns = now;
-    e->stream = stream;
-    e->flags = TB_EF_RAW | TB_EF_STREAM_END;
-    return TB_OK;
-}
-
-/* The stream of c ends here, in this batch (pull read its end or an error). */
-static int end_here(tcp_server *s, tb_batch *out, tcp_conn *c, uint64_t now) {
-    if (!c->has_data || c->ended) return TB_OK;
-    c->ended = true;
-    return push_end(s, out, c->stream, c->offset, now);
 }
 
 int TB_CALL tbp_tcp_server_pull(void *instance, tb_batch *out) {
     tcp_server *s = instance;
     int rc;
-    if (s->listen_fd < 0 && !s->stopped && (rc = tbp_tcp_server_listen(s)) != TB_OK) return rc;
+    if (s->listener.fd < 0 && !s->stopped && (rc = tbp_tcp_server_listen(s)) != TB_OK) return rc;
     /* stop at the batch's capacity, but always leave room for one event */
     uint32_t limit = out->capacity > out->count ? out->capacity : out->count + 1;
     uint64_t now = tbp_tcp_realtime_ns();
     size_t taken = 0;
-    uint32_t ends = 0;
     /* streams whose connection went away since the last pull */
-    while (ends < s->nends && out->count < limit) {
-        if ((rc = push_end(s, out, s->ends[ends].stream, s->ends[ends].offset, now)) != TB_OK) return rc;
-        ends++;
-    }
-    if (ends) {
-        memmove(s->ends, s->ends + ends, (s->nends - ends) * sizeof *s->ends);
-        s->nends -= ends;
-    }
-    while (s->ready_head && out->count < limit && taken < TB_BATCH_BYTES) {
-        tcp_conn *c = s->ready_head;
+    if ((rc = tbp_tcp_conns_emit_ends(&s->conns, out, limit, now)) != TB_OK) return rc;
+    while (s->conns.ready_head && out->count < limit && taken < TB_BATCH_BYTES) {
+        tcp_conn *c = s->conns.ready_head->conn;
         const uint8_t *p;
         size_t n;
         rc = tbp_tcp_read_chunk(&c->link, out->arena, s->scratch, s->buf_size, &p, &n);
         if (rc == TB_OK) {
             if ((rc = push_event(s, out, c, p, n, now)) != TB_OK) return rc;
-            c->has_data = true;
-            c->offset += n;
+            c->node.has_data = true;
+            c->node.next_id += n;
             taken += n;
-            tbp_tcp_server_rotate(s); /* the next connection's turn */
+            tbp_tcp_conns_rotate(&s->conns); /* the next connection's turn */
         } else if (rc == TB_EAGAIN) {
-            tbp_tcp_server_ready(s, c, false); /* its watch is armed again */
+            tbp_tcp_conns_ready(&s->conns, &c->node, false); /* its watch is armed again */
         } else if (rc == TB_EOF) {
-            if ((rc = end_here(s, out, c, now)) != TB_OK) return rc;
+            /* the stream ends here, in this batch */
+            if ((rc = tbp_tcp_conns_end_here(&s->conns, out, &c->node, now)) != TB_OK) return rc;
             tbp_tcp_server_linger(s, c);
         } else if (rc == TB_EIO) {
-            if ((rc = end_here(s, out, c, now)) != TB_OK) return rc;
+            if ((rc = tbp_tcp_conns_end_here(&s->conns, out, &c->node, now)) != TB_OK) return rc;
             tbp_tcp_server_drop(s, c, c->link.err);
         } else {
-            return tb_fail(s->host, s->ctx, rc, "out of memory reading from %s:%u", c->host, (unsigned)c->port);
+            return tb_fail(s->host, s->ctx, rc, "out of memory reading from %s:%u", c->node.host,
+                           (unsigned)c->node.port);
         }
     }
     return out->count ? TB_OK : TB_EAGAIN;
@@ -108,8 +85,8 @@ int TB_CALL tbp_tcp_server_pull(void *instance, tb_batch *out) {
 /* An event the sink cannot deliver: counted and logged, its batch reported failed. */
 static void undeliverable(tcp_server *s, uint32_t stream, const char *why) {
     s->undeliverable++;
-    tbp_tcp_server_count(s, s->m_undeliverable, 1);
-    if (s->undeliverable <= 10 || s->undeliverable % 1000 == 0)
+    tbp_tcp_count(s->host, s->ctx, s->m_undeliverable, 1);
+    if (tbp_tcp_worth_logging(s->undeliverable))
         tb_log(s->host, s->ctx, TB_LOG_WARN, "event for stream %u not delivered: %s (%llu so far)", stream,
                why, (unsigned long long)s->undeliverable);
 }
@@ -120,11 +97,11 @@ static bool send_run(tcp_server *s, tcp_conn *c, const struct iovec *iov, int cn
     if (tbp_tcp_link_send(&c->link, iov, cnt) == TB_OK) {
         if (tbp_tcp_link_mark(&c->link, slot)) return true;
         /* its bytes go out, but nothing would say when: the batch counts as failed */
-        undeliverable(s, c->stream, "out of memory tracking its delivery");
+        undeliverable(s, c->node.stream, "out of memory tracking its delivery");
         (*failed)++;
         return true;
     }
-    for (int i = 0; i < cnt; i++) undeliverable(s, c->stream, c->link.err);
+    for (int i = 0; i < cnt; i++) undeliverable(s, c->node.stream, c->link.err);
     *failed += (uint32_t)cnt;
     tbp_tcp_server_drop(s, c, c->link.err);
     return false;
@@ -151,7 +128,7 @@ int TB_CALL tbp_tcp_server_push(void *instance, tb_batch *in) {
         if (!have_cur || e->stream != cur_stream) {
             if (cur && !send_run(s, cur, iov, cnt, slot, &failed)) cur = NULL;
             cnt = 0;
-            cur = tbp_tcp_server_find(s, e->stream);
+            cur = tbp_tcp_conns_find(&s->conns, e->stream);
             cur_stream = e->stream;
             have_cur = true;
         }

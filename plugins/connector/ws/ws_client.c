@@ -5,18 +5,18 @@
  * the headers option, sends every event as one message (its sink half) and emits every message
  * from the server as one raw event (its source half), one stream per connection.
  *
- * Connecting never blocks the thread: connect starts a non-blocking connect (a refusal on the
- * same machine is known at once and answered TB_EIO, which the runtime retries with backoff),
- * queues the upgrade request, and the TCP connect, the TLS handshake and the server's answer
- * complete on fd readiness, all within connect_timeout_ms. Pushes meanwhile are queued (copied
- * by wslay) and answered TB_EPENDING; they go out once the server has answered 101. If the
- * server refuses the upgrade (the HTTP status is in the message), the connection fails, a
- * deadline passes, the server closes (a close frame, or the TCP connection), a protocol error
- * occurs or a ping goes unanswered, the next pull or push answers TB_EIO (TB_ECLOSED for a
- * clean close) with the reason, and the runtime reconnects with backoff: connect closes what
- * is left and starts again, on a new stream. Before that, pull ends the connection's stream.
- * Batches still buffered when a connection is lost are reported failed through
- * host->delivered.
+ * Connecting never blocks the thread: connect starts a non-blocking connect (the tcp plugin's
+ * tcp_dial.c: a refusal on the same machine is known at once and answered TB_EIO, which the
+ * runtime retries with backoff), queues the upgrade request, and the TCP connect, the TLS
+ * handshake and the server's answer complete on fd readiness, all within connect_timeout_ms.
+ * Pushes meanwhile are queued (copied by wslay) and answered TB_EPENDING; they go out once the
+ * server has answered 101. If the server refuses the upgrade (the HTTP status is in the
+ * message), the connection fails, a deadline passes, the server closes (a close frame, or the
+ * TCP connection), a protocol error occurs or a ping goes unanswered, the next pull or push
+ * answers TB_EIO (TB_ECLOSED for a clean close) with the reason, and the runtime reconnects
+ * with backoff: connect closes what is left and starts again, on a new stream. Before that,
+ * pull ends the connection's stream. Batches still buffered when a connection is lost are
+ * reported failed through host->delivered.
  *
  * Ownership: the instance, its header text and pending list are host memory; it owns its
  * ws_conn (socket, TLS state, wslay context) and its SSL_CTX. Thread contract: create and
@@ -24,15 +24,8 @@
  */
 #define _GNU_SOURCE
 #include <ctype.h>
-#include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "ws.h"
 
@@ -64,16 +57,13 @@ typedef struct ws_client {
     const tb_host_api *host;
     tb_context *ctx;
     ws_url url;
+    tcp_dial dial;                 /* the address (url's), TLS, the connect deadline */
     char where[TCP_HOST_MAX + WS_PATH_MAX + 16]; /* the url, for messages */
     char host_header[TCP_HOST_MAX + 8];
     char *headers;                 /* extra request header lines, CRLF each (host memory) */
     uint64_t max_message;
     uint64_t ping_ns;
-    uint64_t connect_timeout_ns;
-    bool binary, no_delay;
-    SSL_CTX *tls;
-    char server_name[TCP_HOST_MAX];
-    bool verify;
+    bool binary;
     tcp_track track;
     ws_conn conn;
     char key[WS_KEY_LEN + 1];
@@ -84,7 +74,6 @@ typedef struct ws_client {
     bool has_data, ended;
     int lost;                      /* TB_EIO or TB_ECLOSED once the connection is lost; 0 */
     char why[400];
-    uint64_t timer_id;             /* connect deadline */
     uint64_t ping_timer;
     bool stopped;
 
@@ -99,14 +88,12 @@ typedef struct ws_client {
     uint32_t m_connects, m_in, m_out, m_protocol, m_bad_handshakes;
 } ws_client;
 
-static void count(ws_client *c, uint32_t id, int64_t delta) {
-    if (id != UINT32_MAX) c->host->metric_add(c->ctx, id, delta);
-}
+static void count(ws_client *c, uint32_t id, int64_t delta) { tbp_tcp_count(c->host, c->ctx, id, delta); }
 
 static void stop_timers(ws_client *c) {
-    if (c->timer_id) c->host->timer_stop(c->ctx, c->timer_id);
+    tbp_tcp_dial_disarm(&c->dial);
     if (c->ping_timer) c->host->timer_stop(c->ctx, c->ping_timer);
-    c->timer_id = c->ping_timer = 0;
+    c->ping_timer = 0;
 }
 
 /* Batches queued before the opening: written now (ok), or failed. */
@@ -159,8 +146,7 @@ static void on_head(ws_client *c) {
         lost(c, TB_EIO, "%s", c->conn.link.err);
         return;
     }
-    if (c->timer_id) c->host->timer_stop(c->ctx, c->timer_id);
-    c->timer_id = 0;
+    tbp_tcp_dial_disarm(&c->dial);
     settle_pending(c, true);
     count(c, c->m_connects, 1);
     tb_log(c->host, c->ctx, TB_LOG_INFO, "connected to %s", c->where);
@@ -179,7 +165,7 @@ static void client_note(void *owner, tcp_link *l, uint32_t notes) {
 static void TB_CALL on_connect_timeout(void *user, uint64_t timer_id) {
     ws_client *c = user;
     (void)timer_id;
-    c->timer_id = 0;
+    c->dial.timer_id = 0;
     if (c->conn.phase != WS_PHASE_HTTP || c->conn.link.state == TCP_LINK_BROKEN) return;
     tbp_tcp_link_fail(&c->conn.link, "%s timed out",
                       c->conn.link.state == TCP_LINK_CONNECTING  ? "connecting"
@@ -201,44 +187,6 @@ static void TB_CALL on_ping(void *user, uint64_t timer_id) {
     }
 }
 
-static int start_connect(ws_client *c, const struct addrinfo *ai, int *fd_out, uint32_t *state, int *err) {
-    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-    if (fd < 0) {
-        *err = errno;
-        return TB_EIO;
-    }
-    if (c->no_delay) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
-    int r;
-    while ((r = connect(fd, ai->ai_addr, ai->ai_addrlen)) != 0 && errno == EINTR) {
-    }
-    bool done = r == 0;
-    if (!done) {
-        if (errno != EINPROGRESS) goto fail_fd;
-        /* a look, no wait: a refusal on this machine is already known */
-        struct pollfd p = {.fd = fd, .events = POLLOUT};
-        if (poll(&p, 1, 0) == 1) {
-            int e = 0;
-            socklen_t len = sizeof e;
-            if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0) goto fail_fd;
-            if (e) {
-                errno = e;
-                goto fail_fd;
-            }
-            done = true;
-        }
-    }
-    *fd_out = fd;
-    *state = !done ? TCP_LINK_CONNECTING : c->tls ? TCP_LINK_HANDSHAKE : TCP_LINK_OPEN;
-    return TB_OK;
-fail_fd:
-    *err = errno;
-    close(fd);
-    return TB_EIO;
-}
-
 /* Closes what is left of a connection: buffered batches fail. */
 static void close_conn(ws_client *c, bool graceful) {
     stop_timers(c);
@@ -248,36 +196,18 @@ static void close_conn(ws_client *c, bool graceful) {
 
 static int TB_CALL connect_(void *instance) {
     ws_client *c = instance;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    char port[8], why[256];
-    uint32_t state = TCP_LINK_CLOSED;
-    int fd = -1, err = ECONNREFUSED, rc;
+    SSL *ssl;
+    uint32_t state;
+    int fd, rc;
     close_conn(c, false);
     c->lost = 0;
     c->why[0] = '\0';
     c->stopped = false;
     if (tbp_ws_conn_init(&c->conn, c->host, c->ctx, false, c->max_message, on_msg, c) != TB_OK)
         return tb_fail(c->host, c->ctx, TB_ENOMEM, "out of memory connecting to %s", c->where);
-    snprintf(port, sizeof port, "%u", (unsigned)c->url.addr.port);
-    rc = getaddrinfo(c->url.addr.host, port, &hints, &res);
-    if (rc != 0) {
-        close_conn(c, false);
-        return tb_fail(c->host, c->ctx, TB_EIO, "cannot connect to %s: %s", c->where,
-                       rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
-    }
-    rc = TB_EIO;
-    for (const struct addrinfo *ai = res; ai && rc != TB_OK; ai = ai->ai_next) rc = start_connect(c, ai, &fd, &state, &err);
-    freeaddrinfo(res);
-    if (rc != TB_OK) {
-        close_conn(c, false);
-        return tb_fail(c->host, c->ctx, TB_EIO, "cannot connect to %s: %s", c->where, strerror(err));
-    }
-    SSL *ssl = NULL;
-    if (c->tls && !(ssl = tbp_tcp_tls_new(c->tls, false, c->server_name, c->verify, why, sizeof why))) {
-        close(fd);
-        close_conn(c, false);
-        return tb_fail(c->host, c->ctx, TB_EIO, "cannot set up TLS for %s: %s", c->where, why);
+    if ((rc = tbp_tcp_dial_start(&c->dial, c->where, &fd, &ssl, &state)) != TB_OK) {
+        close_conn(c, false); /* the conn only: tbp_tcp_dial_start closed its socket */
+        return rc;
     }
     c->stream = c->next_stream++;
     c->next_id = 0;
@@ -302,8 +232,7 @@ static int TB_CALL connect_(void *instance) {
         close_conn(c, false);
         return tb_fail(c->host, c->ctx, TB_EIO, "cannot connect to %s: out of memory", c->where);
     }
-    if (c->host->timer_start(c->ctx, c->connect_timeout_ns, 0, on_connect_timeout, c, &c->timer_id) != TB_OK)
-        c->timer_id = 0; /* no deadline: the kernel's own connect timeout still applies */
+    tbp_tcp_dial_arm(&c->dial, on_connect_timeout, c);
     if (c->ping_ns && c->host->timer_start(c->ctx, c->ping_ns, c->ping_ns, on_ping, c, &c->ping_timer) != TB_OK)
         c->ping_timer = 0;
     return TB_OK;
@@ -568,6 +497,10 @@ static int TB_CALL create(const tb_create_args *args, void **out) {
     c->host = host;
     c->ctx = args->ctx;
     c->url = url;
+    c->dial = (tcp_dial){.host = host, .ctx = args->ctx, .addr = url.addr,
+                         .no_delay = tb_config_bool(config, "no_delay", true),
+                         .timeout_ns = timeout_ms * 1000000u, .tls = tls, .verify = verify};
+    memcpy(c->dial.server_name, name, sizeof name);
     c->headers = headers;
     char hp[TCP_HOST_MAX + 8];
     tbp_tcp_addr_format(url.addr.host, url.addr.port, hp, sizeof hp);
@@ -583,20 +516,14 @@ static int TB_CALL create(const tb_create_args *args, void **out) {
     }
     c->max_message = max_message;
     c->ping_ns = ping_ms * 1000000u;
-    c->connect_timeout_ns = timeout_ms * 1000000u;
     c->binary = tb_config_bool(config, "binary", false);
-    c->no_delay = tb_config_bool(config, "no_delay", true);
-    c->tls = tls;
-    memcpy(c->server_name, name, sizeof name);
-    c->verify = verify;
     c->conn.link.fd = -1;
     tbp_tcp_track_init(&c->track, host, args->ctx, (size_t)max_buffered);
-    if (host->metric_register(args->ctx, "connections", TB_METRIC_COUNTER, &c->m_connects) != TB_OK) c->m_connects = UINT32_MAX;
-    if (host->metric_register(args->ctx, "messages_in", TB_METRIC_COUNTER, &c->m_in) != TB_OK) c->m_in = UINT32_MAX;
-    if (host->metric_register(args->ctx, "messages_out", TB_METRIC_COUNTER, &c->m_out) != TB_OK) c->m_out = UINT32_MAX;
-    if (host->metric_register(args->ctx, "protocol_errors", TB_METRIC_COUNTER, &c->m_protocol) != TB_OK) c->m_protocol = UINT32_MAX;
-    if (host->metric_register(args->ctx, "handshakes_failed", TB_METRIC_COUNTER, &c->m_bad_handshakes) != TB_OK)
-        c->m_bad_handshakes = UINT32_MAX;
+    tbp_tcp_metric(host, args->ctx, "connections", TB_METRIC_COUNTER, &c->m_connects);
+    tbp_tcp_metric(host, args->ctx, "messages_in", TB_METRIC_COUNTER, &c->m_in);
+    tbp_tcp_metric(host, args->ctx, "messages_out", TB_METRIC_COUNTER, &c->m_out);
+    tbp_tcp_metric(host, args->ctx, "protocol_errors", TB_METRIC_COUNTER, &c->m_protocol);
+    tbp_tcp_metric(host, args->ctx, "handshakes_failed", TB_METRIC_COUNTER, &c->m_bad_handshakes);
     *out = c;
     return TB_OK;
 }
@@ -605,7 +532,7 @@ static void TB_CALL destroy(void *instance) {
     ws_client *c = instance;
     stop(c);
     tbp_tcp_track_fini(&c->track);
-    SSL_CTX_free(c->tls);
+    tbp_tcp_dial_fini(&c->dial);
     c->host->free(c->ctx, c->pending);
     c->host->free(c->ctx, c->headers);
     c->host->free(c->ctx, c);

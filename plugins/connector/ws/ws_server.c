@@ -3,8 +3,9 @@
  * and answers every WebSocket upgrade request (RFC 6455 section 4) for its path; every
  * connection is a stream. Its source half emits each message as one raw event on that stream
  * (ws_server_io.c); its sink half sends each event as one message to the connection its
- * stream (or $ws_server.stream) names. This file holds the options, the lifecycle, listening,
- * accepting, the handshake, keep-alive pings and the end of connections.
+ * stream (or $ws_server.stream) names. This file holds the options, the lifecycle, accepting,
+ * the handshake, keep-alive pings and the end of connections; the listening socket and the set
+ * of connections are the tcp plugin's (tcp_listen.c, tcp_conns.c), shared with tcp_server.
  *
  * Limits: connections past max_connections are accepted and closed at once (refused), counted
  * and logged; a handshake head is at most 8 KiB and must arrive, with the TLS handshake,
@@ -24,18 +25,13 @@
 #define _GNU_SOURCE
 #include "ws_server.h"
 
-#include <errno.h>
-#include <netdb.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define ACCEPTS_PER_CALL 64
-#define ACCEPT_PAUSE_NS 100000000ull
 #define CLOSING_NS 5000000000ull /* a finished connection whose peer reads nothing: 5 s */
 #define LINGER_NS 2000000000ull  /* after our close or refusal, the peer has 2 s to close too */
-#define MAX_CONNECTIONS_LIMIT 1000000u
 
 static const tb_option options[] = {
     TB_OPTION("url", TB_OPT_STRING, NULL, TB_OPT_REQUIRED,
@@ -59,98 +55,15 @@ static const tb_option options[] = {
               "serve wss: {\"cert\": PEM chain, \"key\": PEM key, \"cafile\": CA to require client certificates (optional)}"),
 };
 
-void tbp_ws_server_count(ws_server *s, uint32_t id, int64_t delta) {
-    if (id != UINT32_MAX) s->host->metric_add(s->ctx, id, delta);
-}
-
-static void metric(ws_server *s, const char *name, uint32_t type, uint32_t *id) {
-    if (s->host->metric_register(s->ctx, name, type, id) != TB_OK) *id = UINT32_MAX;
-}
-
-/* The first ten, then every thousandth: a flood must not flood the log too. */
-static bool worth_logging(uint64_t n) { return n <= 10 || n % 1000 == 0; }
-
-/* ---- the connection table and the ready list ---------------------------------------------- */
-
-static uint32_t table_index(const ws_server *s, uint32_t seq) {
-    uint32_t lo = 0, hi = s->nconns;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (s->conns[mid]->seq < seq) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo;
-}
-
-ws_sconn *tbp_ws_server_find(ws_server *s, uint32_t stream) {
-    uint32_t i = table_index(s, stream - s->stream_base);
-    return i < s->nconns && s->conns[i]->stream == stream ? s->conns[i] : NULL;
-}
-
-static void table_remove(ws_server *s, ws_sconn *c) {
-    uint32_t i = table_index(s, c->seq);
-    if (i < s->nconns && s->conns[i] == c) {
-        memmove(&s->conns[i], &s->conns[i + 1], (s->nconns - i - 1) * sizeof *s->conns);
-        s->nconns--;
-    }
-}
-
-void tbp_ws_server_ready(ws_server *s, ws_sconn *c, bool ready) {
-    if (ready == c->ready) return;
-    c->ready = ready;
-    if (ready) {
-        c->prev = s->ready_tail;
-        c->next = NULL;
-        if (s->ready_tail) s->ready_tail->next = c;
-        else s->ready_head = c;
-        s->ready_tail = c;
-        return;
-    }
-    if (c->prev) c->prev->next = c->next;
-    else s->ready_head = c->next;
-    if (c->next) c->next->prev = c->prev;
-    else s->ready_tail = c->prev;
-    c->prev = c->next = NULL;
-}
-
-void tbp_ws_server_rotate(ws_server *s) {
-    ws_sconn *c = s->ready_head;
-    if (!c || c == s->ready_tail) return;
-    tbp_ws_server_ready(s, c, false);
-    tbp_ws_server_ready(s, c, true);
-}
+/* Metrics, ignoring those that could not be registered. */
+static void count(ws_server *s, uint32_t id, int64_t delta) { tbp_tcp_count(s->host, s->ctx, id, delta); }
 
 /* ---- the end of a connection ------------------------------------------------------------- */
 
-static void queue_end(ws_server *s, ws_sconn *c) {
-    if (!c->has_data || c->ended) return;
-    c->ended = true;
-    if (s->nends == s->ends_cap) {
-        uint32_t ncap = s->ends_cap ? s->ends_cap * 2 : 16;
-        ws_end *n = s->host->realloc(s->ctx, s->ends, (size_t)ncap * sizeof *n);
-        if (!n) {
-            tb_log(s->host, s->ctx, TB_LOG_ERROR, "out of memory ending stream %u", c->stream);
-            return;
-        }
-        s->ends = n;
-        s->ends_cap = ncap;
-    }
-    s->ends[s->nends++] = (ws_end){c->stream, c->next_id};
-}
-
 void tbp_ws_server_drop(ws_server *s, ws_sconn *c, const char *why) {
-    if (why)
-        tb_log(s->host, s->ctx, TB_LOG_INFO, "connection from %s:%u (stream %u) closed: %s", c->host,
-               (unsigned)c->port, c->stream, why);
-    else
-        tb_log(s->host, s->ctx, TB_LOG_DEBUG, "connection from %s:%u (stream %u) closed", c->host,
-               (unsigned)c->port, c->stream);
-    queue_end(s, c);
-    tbp_ws_server_ready(s, c, false);
-    table_remove(s, c);
+    tbp_tcp_conns_remove(&s->conns, &c->node, why);
     if (c->timer_id) s->host->timer_stop(s->ctx, c->timer_id);
     tbp_ws_conn_free(&c->ws, !why, TB_ECLOSED);
-    tbp_ws_server_count(s, s->m_open, -1);
     s->host->free(s->ctx, c);
 }
 
@@ -161,7 +74,7 @@ static void TB_CALL on_deadline(void *user, uint64_t timer_id) {
     if (c->ws.phase == WS_PHASE_HTTP) {
         ws_server *s = c->srv;
         s->bad_handshakes++;
-        tbp_ws_server_count(s, s->m_bad_handshakes, 1);
+        count(s, s->m_bad_handshakes, 1);
         tbp_ws_server_drop(s, c, c->ws.link.state == TCP_LINK_HANDSHAKE ? "the TLS handshake timed out"
                                                                         : "the WebSocket handshake timed out");
     } else if (c->ws.phase == WS_PHASE_CLOSING) {
@@ -196,7 +109,7 @@ static void linger_step(ws_server *s, ws_sconn *c) {
 /* Closes now if nothing waits to be written, else once it is (FLUSHED) or at the deadline;
  * with linger, waits for the peer to close first (see linger_step). */
 static void close_when_flushed(ws_server *s, ws_sconn *c, bool linger) {
-    tbp_ws_server_ready(s, c, false);
+    tbp_tcp_conns_ready(&s->conns, &c->node, false);
     if (c->ws.link.state != TCP_LINK_OPEN || (!linger && !c->ws.link.len)) {
         tbp_ws_server_drop(s, c, NULL);
         return;
@@ -213,15 +126,15 @@ void tbp_ws_server_finish(ws_server *s, ws_sconn *c) {
         sent != WSLAY_CODE_NO_STATUS_RCVD) {
         /* wslay refused what the peer sent and said so with a close frame */
         s->protocol_errors++;
-        tbp_ws_server_count(s, s->m_protocol, 1);
-        if (worth_logging(s->protocol_errors))
+        count(s, s->m_protocol, 1);
+        if (tbp_tcp_worth_logging(s->protocol_errors))
             tb_log(s->host, s->ctx, TB_LOG_WARN, "connection from %s:%u (stream %u): %s, closed with status %u (%llu so far)",
-                   c->host, (unsigned)c->port, c->stream,
+                   c->node.host, (unsigned)c->node.port, c->node.stream,
                    sent == WSLAY_CODE_MESSAGE_TOO_BIG ? "a message over max_message" : tbp_ws_code_text(sent),
                    (unsigned)sent, (unsigned long long)s->protocol_errors);
     } else if (got) {
         tb_log(s->host, s->ctx, TB_LOG_DEBUG, "connection from %s:%u (stream %u): the peer closed with status %u (%s)",
-               c->host, (unsigned)c->port, c->stream, (unsigned)got, tbp_ws_code_text(got));
+               c->node.host, (unsigned)c->node.port, c->node.stream, (unsigned)got, tbp_ws_code_text(got));
     }
     /* we closed first (a protocol error): the peer may still be sending */
     close_when_flushed(s, c, sent && !got);
@@ -251,10 +164,10 @@ static void refuse_request(ws_server *s, ws_sconn *c, int status, const char *wh
                      strlen(why) + 1, why);
     struct iovec iov = {resp, (size_t)n};
     s->bad_handshakes++;
-    tbp_ws_server_count(s, s->m_bad_handshakes, 1);
-    if (worth_logging(s->bad_handshakes))
+    count(s, s->m_bad_handshakes, 1);
+    if (tbp_tcp_worth_logging(s->bad_handshakes))
         tb_log(s->host, s->ctx, TB_LOG_WARN, "connection from %s:%u: refused the handshake with %d: %s (%llu so far)",
-               c->host, (unsigned)c->port, status, why, (unsigned long long)s->bad_handshakes);
+               c->node.host, (unsigned)c->node.port, status, why, (unsigned long long)s->bad_handshakes);
     if (tbp_tcp_link_send(&c->ws.link, &iov, 1) != TB_OK) {
         tbp_ws_server_drop(s, c, NULL);
         return;
@@ -277,7 +190,7 @@ static void on_head(ws_server *s, ws_sconn *c) {
     }
     if (rc != TB_OK) {
         s->bad_handshakes++;
-        tbp_ws_server_count(s, s->m_bad_handshakes, 1);
+        count(s, s->m_bad_handshakes, 1);
         tbp_ws_server_drop(s, c, rc == TB_EOF ? "the peer left before the handshake" : c->ws.link.err);
         return;
     }
@@ -303,10 +216,10 @@ static void on_head(ws_server *s, ws_sconn *c) {
         tbp_ws_server_drop(s, c, c->ws.link.err);
         return;
     }
-    tb_log(s->host, s->ctx, TB_LOG_DEBUG, "connection from %s:%u is stream %u, path %s", c->host, (unsigned)c->port,
-           c->stream, c->path);
+    tb_log(s->host, s->ctx, TB_LOG_DEBUG, "connection from %s:%u is stream %u, path %s", c->node.host, (unsigned)c->node.port,
+           c->node.stream, c->path);
     /* frames may have come with the head: pull reads them, and arms the watch */
-    tbp_ws_server_ready(s, c, true);
+    tbp_tcp_conns_ready(&s->conns, &c->node, true);
 }
 
 /* What a connection's socket reported (tcp_link.c). */
@@ -316,11 +229,11 @@ static void conn_note(void *owner, tcp_link *l, uint32_t notes) {
     if (notes & TCP_NOTE_BROKEN) {
         if (c->ws.phase == WS_PHASE_HTTP) {
             s->bad_handshakes++;
-            tbp_ws_server_count(s, s->m_bad_handshakes, 1);
+            count(s, s->m_bad_handshakes, 1);
             if (strncmp(l->err, "TLS handshake", 13) == 0) {
-                if (worth_logging(s->bad_handshakes))
-                    tb_log(s->host, s->ctx, TB_LOG_WARN, "connection from %s:%u: %s (%llu so far)", c->host,
-                           (unsigned)c->port, l->err, (unsigned long long)s->bad_handshakes);
+                if (tbp_tcp_worth_logging(s->bad_handshakes))
+                    tb_log(s->host, s->ctx, TB_LOG_WARN, "connection from %s:%u: %s (%llu so far)",
+                           c->node.host, (unsigned)c->node.port, l->err, (unsigned long long)s->bad_handshakes);
                 tbp_ws_server_drop(s, c, NULL);
                 return;
             }
@@ -334,7 +247,7 @@ static void conn_note(void *owner, tcp_link *l, uint32_t notes) {
         return;
     }
     if ((notes & TCP_NOTE_READABLE) && c->ws.phase == WS_PHASE_HTTP) on_head(s, c);
-    else if (notes & TCP_NOTE_READABLE) tbp_ws_server_ready(s, c, true);
+    else if (notes & TCP_NOTE_READABLE) tbp_tcp_conns_ready(&s->conns, &c->node, true);
 }
 
 /* ---- keep-alive ---------------------------------------------------------------------------- */
@@ -342,11 +255,11 @@ static void conn_note(void *owner, tcp_link *l, uint32_t notes) {
 static void TB_CALL on_ping(void *user, uint64_t timer_id) {
     ws_server *s = user;
     (void)timer_id;
-    for (uint32_t i = 0; i < s->nconns;) {
-        ws_sconn *c = s->conns[i];
-        if (c->ws.phase == WS_PHASE_OPEN && !c->ready && !tbp_ws_conn_ping(&c->ws)) {
+    for (uint32_t i = 0; i < s->conns.n;) {
+        ws_sconn *c = s->conns.table[i]->conn;
+        if (c->ws.phase == WS_PHASE_OPEN && !c->node.ready && !tbp_ws_conn_ping(&c->ws)) {
             s->protocol_errors++;
-            tbp_ws_server_count(s, s->m_protocol, 1);
+            count(s, s->m_protocol, 1);
             tbp_ws_server_drop(s, c, "no answer to a ping for ping_interval_ms");
             continue;
         }
@@ -360,36 +273,17 @@ static void TB_CALL on_ping(void *user, uint64_t timer_id) {
 
 /* ---- accepting ----------------------------------------------------------------------------- */
 
-static void refuse(ws_server *s, int fd, const char *host, uint16_t port) {
-    close(fd);
-    s->refused++;
-    tbp_ws_server_count(s, s->m_refused, 1);
-    if (worth_logging(s->refused))
-        tb_log(s->host, s->ctx, TB_LOG_WARN,
-               "refused a connection from %s:%u: max_connections (%u) are open (%llu refused so far)", host,
-               (unsigned)port, s->max_connections, (unsigned long long)s->refused);
-}
-
 static void add_conn(ws_server *s, int fd, const char *host, uint16_t port, bool no_delay) {
     char why[256];
     SSL *ssl = NULL;
     ws_sconn *c = NULL;
-    if (s->nconns == s->conns_cap) {
-        uint32_t ncap = s->conns_cap ? s->conns_cap * 2 : 16;
-        ws_sconn **n = s->host->realloc(s->ctx, s->conns, (size_t)ncap * sizeof *n);
-        if (!n) goto fail_fd;
-        s->conns = n;
-        s->conns_cap = ncap;
-    }
+    if (!tbp_tcp_conns_reserve(&s->conns)) goto fail_fd;
     if (!(c = s->host->alloc(s->ctx, sizeof *c))) goto fail_fd;
     memset(c, 0, sizeof *c);
     if (tbp_ws_conn_init(&c->ws, s->host, s->ctx, true, s->max_message, tbp_ws_server_on_msg, c) != TB_OK)
         goto fail_c;
     c->srv = s;
-    c->seq = s->next_seq++;
-    c->stream = s->stream_base + c->seq;
-    snprintf(c->host, sizeof c->host, "%s", host);
-    c->port = port;
+    tbp_tcp_conns_number(&s->conns, &c->node, c, host, port);
     if (no_delay) {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -409,9 +303,7 @@ static void add_conn(ws_server *s, int fd, const char *host, uint16_t port, bool
         return;
     }
     arm(s, c, s->handshake_ns);
-    s->conns[s->nconns++] = c; /* seq only grows: the table stays sorted */
-    tbp_ws_server_count(s, s->m_accepted, 1);
-    tbp_ws_server_count(s, s->m_open, 1);
+    tbp_tcp_conns_insert(&s->conns, &c->node);
     return;
 fail_c:
     s->host->free(s->ctx, c);
@@ -420,105 +312,29 @@ fail_fd:
     close(fd);
 }
 
-static void TB_CALL on_accept_again(void *user, uint64_t timer_id) {
-    ws_server *s = user;
-    (void)timer_id;
-    s->accept_timer = 0;
-    if (s->listen_watch) s->host->fd_modify(s->ctx, s->listen_watch, TB_FD_READ);
+/* The listener accepted a connection (tcp_listen.c): refused over max_connections. */
+static void on_accepted(void *owner, int fd, const char *host, uint16_t port) {
+    ws_server *s = owner;
+    if (tbp_tcp_conns_admit(&s->conns, fd, host, port)) add_conn(s, fd, host, port, s->no_delay);
 }
-
-static void TB_CALL on_accept(void *user, int fd, uint32_t events) {
-    ws_server *s = user;
-    (void)events;
-    for (int i = 0; i < ACCEPTS_PER_CALL; i++) {
-        struct sockaddr_storage ss;
-        socklen_t len = sizeof ss;
-        char host[INET6_ADDRSTRLEN];
-        uint16_t port;
-        int c = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (c < 0) {
-            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-            tb_log(s->host, s->ctx, TB_LOG_WARN, "cannot accept on %s: %s; trying again in 100 ms", s->where,
-                   strerror(errno));
-            if (!s->accept_timer &&
-                s->host->timer_start(s->ctx, ACCEPT_PAUSE_NS, 0, on_accept_again, s, &s->accept_timer) == TB_OK)
-                s->host->fd_modify(s->ctx, s->listen_watch, 0);
-            return;
-        }
-        tbp_tcp_sockaddr_text(&ss, host, sizeof host, &port);
-        if (s->nconns >= s->max_connections) refuse(s, c, host, port);
-        else add_conn(s, c, host, port, s->no_delay);
-    }
-}
-
-/* ---- listening --------------------------------------------------------------------------- */
 
 static void stop_listening(ws_server *s) {
-    if (s->accept_timer) s->host->timer_stop(s->ctx, s->accept_timer);
-    s->accept_timer = 0;
+    tbp_tcp_listen_close(&s->listener);
     if (s->ping_timer) s->host->timer_stop(s->ctx, s->ping_timer);
     s->ping_timer = 0;
-    if (s->listen_watch) s->host->fd_unwatch(s->ctx, s->listen_watch);
-    s->listen_watch = 0;
-    if (s->listen_fd >= 0) close(s->listen_fd);
-    s->listen_fd = -1;
-}
-
-static int listen_on(ws_server *s, const struct addrinfo *ai, int *err) {
-    int one = 1;
-    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-    if (fd < 0) {
-        *err = errno;
-        return TB_EIO;
-    }
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, (int)s->backlog) != 0) {
-        *err = errno;
-        close(fd);
-        return TB_EIO;
-    }
-    s->listen_fd = fd;
-    return TB_OK;
 }
 
 int tbp_ws_server_listen(ws_server *s) {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    struct sockaddr_storage bound;
-    socklen_t len = sizeof bound;
-    char port[8], host[INET6_ADDRSTRLEN];
-    uint16_t bound_port;
-    int err = 0, rc;
-    if (s->listen_fd >= 0) return TB_OK;
+    int rc;
+    if (s->listener.fd >= 0) return TB_OK;
     if (s->stopped) return tb_fail(s->host, s->ctx, TB_EIO, "the connector is stopped");
-    snprintf(port, sizeof port, "%u", (unsigned)s->addr.port);
-    rc = getaddrinfo(s->addr.host, port, &hints, &res);
-    if (rc != 0)
-        return tb_fail(s->host, s->ctx, TB_EIO, "cannot listen on %s: %s", s->where,
-                       rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
-    rc = TB_EIO;
-    for (const struct addrinfo *ai = res; ai && rc != TB_OK; ai = ai->ai_next) rc = listen_on(s, ai, &err);
-    freeaddrinfo(res);
-    if (rc != TB_OK) return tb_fail(s->host, s->ctx, TB_EIO, "cannot listen on %s: %s", s->where, strerror(err));
-    rc = s->host->fd_watch(s->ctx, s->listen_fd, TB_FD_READ, on_accept, s, &s->listen_watch);
-    if (rc != TB_OK) {
-        s->listen_watch = 0;
-        stop_listening(s);
-        return tb_fail(s->host, s->ctx, TB_EIO, "cannot listen on %s: fd_watch failed (%d)", s->where, rc);
-    }
+    if ((rc = tbp_tcp_listen_open(&s->listener)) != TB_OK) return rc;
     if (s->ping_ns &&
         s->host->timer_start(s->ctx, s->ping_ns, s->ping_ns, on_ping, s, &s->ping_timer) != TB_OK) {
         s->ping_timer = 0;
         tb_log(s->host, s->ctx, TB_LOG_WARN, "no timer for keep-alive pings: none are sent");
     }
-    if (getsockname(s->listen_fd, (struct sockaddr *)&bound, &len) == 0) {
-        tbp_tcp_sockaddr_text(&bound, host, sizeof host, &bound_port);
-        tbp_tcp_addr_format(host, bound_port, s->where, sizeof s->where);
-        if (s->m_port != UINT32_MAX) s->host->metric_set(s->ctx, s->m_port, bound_port);
-    }
-    tb_log(s->host, s->ctx, TB_LOG_INFO, "listening on %s%s", s->where, s->tls ? " (TLS)" : "");
+    tbp_tcp_listen_announce(&s->listener, s->m_port, s->tls != NULL);
     return TB_OK;
 }
 
@@ -530,11 +346,10 @@ static int TB_CALL create(const tb_create_args *args, void **out) {
     ws_url url;
     SSL_CTX *tls = NULL;
     size_t ulen = 0, plen = 0;
+    uint32_t backlog, max_conn;
     int rc;
     const char *u = tb_config_str(config, "url", NULL, &ulen);
     const char *path = tb_config_str(config, "path", NULL, &plen);
-    uint64_t backlog = tb_config_u64(config, "backlog", 128);
-    uint64_t max_conn = tb_config_u64(config, "max_connections", 1024);
     uint64_t max_message = tb_config_u64(config, "max_message", 16777216);
     uint64_t ping_ms = tb_config_u64(config, "ping_interval_ms", 0);
     uint64_t max_buffered = tb_config_u64(config, "max_buffered", 4194304);
@@ -544,12 +359,7 @@ static int TB_CALL create(const tb_create_args *args, void **out) {
     if (url.tls) return tb_fail(host, args->ctx, TB_EINVAL, "url \"%.*s\": a server serves wss through its tls option", (int)ulen, u);
     if (path && (plen == 0 || path[0] != '/' || plen >= WS_PATH_MAX || memchr(path, '?', plen) || memchr(path, ' ', plen)))
         return tb_fail(host, args->ctx, TB_EINVAL, "path \"%.*s\" must start with '/' and hold no query", (int)plen, path);
-    if (backlog == 0 || backlog > 65535)
-        return tb_fail(host, args->ctx, TB_EINVAL, "backlog must be between 1 and 65535, found %llu",
-                       (unsigned long long)backlog);
-    if (max_conn == 0 || max_conn > MAX_CONNECTIONS_LIMIT)
-        return tb_fail(host, args->ctx, TB_EINVAL, "max_connections must be between 1 and %u, found %llu",
-                       MAX_CONNECTIONS_LIMIT, (unsigned long long)max_conn);
+    if ((rc = tbp_tcp_listen_config(host, args->ctx, config, &backlog, &max_conn)) != TB_OK) return rc;
     if (max_message == 0 || max_message > TCP_MAX_CHUNK)
         return tb_fail(host, args->ctx, TB_EINVAL, "max_message must be between 1 and %u bytes, found %llu",
                        TCP_MAX_CHUNK, (unsigned long long)max_message);
@@ -567,36 +377,27 @@ static int TB_CALL create(const tb_create_args *args, void **out) {
     memset(s, 0, sizeof *s);
     s->host = host;
     s->ctx = args->ctx;
-    s->addr = url.addr;
-    tbp_tcp_addr_format(url.addr.host, url.addr.port, s->where, sizeof s->where);
+    tbp_tcp_listen_init(&s->listener, host, args->ctx, &url.addr, backlog, on_accepted, s);
     if (path) {
         memcpy(s->path, path, plen);
         s->path[plen] = '\0';
         s->has_path = true;
     }
-    s->backlog = (uint32_t)backlog;
-    s->max_connections = (uint32_t)max_conn;
     s->max_message = max_message;
     s->ping_ns = ping_ms * 1000000u;
     s->handshake_ns = hs_ms * 1000000u;
     s->binary = tb_config_bool(config, "binary", false);
     s->no_delay = tb_config_bool(config, "no_delay", true);
     s->tls = tls;
-    s->listen_fd = -1;
-    /* stream ids are opaque: starting somewhere arbitrary keeps them apart from the small ids
-     * other sources use */
-    uint64_t t = host->now_ns() ^ (uint64_t)(uintptr_t)s;
-    s->stream_base = (uint32_t)(t ^ (t >> 32)) * 2654435761u;
     tbp_tcp_track_init(&s->track, host, args->ctx, (size_t)max_buffered);
-    metric(s, "connections_accepted", TB_METRIC_COUNTER, &s->m_accepted);
-    metric(s, "connections_refused", TB_METRIC_COUNTER, &s->m_refused);
-    metric(s, "connections_open", TB_METRIC_GAUGE, &s->m_open);
-    metric(s, "handshakes_failed", TB_METRIC_COUNTER, &s->m_bad_handshakes);
-    metric(s, "protocol_errors", TB_METRIC_COUNTER, &s->m_protocol);
-    metric(s, "messages_in", TB_METRIC_COUNTER, &s->m_in);
-    metric(s, "messages_out", TB_METRIC_COUNTER, &s->m_out);
-    metric(s, "events_undeliverable", TB_METRIC_COUNTER, &s->m_undeliverable);
-    metric(s, "port", TB_METRIC_GAUGE, &s->m_port);
+    /* registers connections_accepted, _refused and _open */
+    tbp_tcp_conns_init(&s->conns, host, args->ctx, max_conn, s);
+    tbp_tcp_metric(host, args->ctx, "handshakes_failed", TB_METRIC_COUNTER, &s->m_bad_handshakes);
+    tbp_tcp_metric(host, args->ctx, "protocol_errors", TB_METRIC_COUNTER, &s->m_protocol);
+    tbp_tcp_metric(host, args->ctx, "messages_in", TB_METRIC_COUNTER, &s->m_in);
+    tbp_tcp_metric(host, args->ctx, "messages_out", TB_METRIC_COUNTER, &s->m_out);
+    tbp_tcp_metric(host, args->ctx, "events_undeliverable", TB_METRIC_COUNTER, &s->m_undeliverable);
+    tbp_tcp_metric(host, args->ctx, "port", TB_METRIC_GAUGE, &s->m_port);
     *out = s;
     return TB_OK;
 }
@@ -606,8 +407,8 @@ static int TB_CALL connect_(void *instance) { return tbp_ws_server_listen(instan
 static int TB_CALL drain(void *instance) {
     ws_server *s = instance;
     bool left = false;
-    for (uint32_t i = 0; i < s->nconns;) {
-        ws_sconn *c = s->conns[i];
+    for (uint32_t i = 0; i < s->conns.n;) {
+        ws_sconn *c = s->conns.table[i]->conn;
         if (c->ws.link.len && tbp_tcp_link_flush(&c->ws.link) != TB_OK) {
             tbp_ws_server_drop(s, c, c->ws.link.err);
             continue;
@@ -621,14 +422,14 @@ static int TB_CALL drain(void *instance) {
 static int TB_CALL stop(void *instance) {
     ws_server *s = instance;
     stop_listening(s);
-    while (s->nconns) {
-        ws_sconn *c = s->conns[s->nconns - 1];
-        c->ended = true; /* nothing pulls any more */
+    while (s->conns.n) {
+        ws_sconn *c = s->conns.table[s->conns.n - 1]->conn;
+        c->node.ended = true; /* nothing pulls any more */
         /* a close frame, written if the socket takes it now: stop does not wait */
         if (c->ws.phase == WS_PHASE_OPEN) tbp_ws_conn_close(&c->ws, WSLAY_CODE_GOING_AWAY, "server stopping");
         tbp_ws_server_drop(s, c, NULL);
     }
-    s->nends = 0;
+    s->conns.nends = 0;
     s->stopped = true;
     return TB_OK;
 }
@@ -637,8 +438,7 @@ static void TB_CALL destroy(void *instance) {
     ws_server *s = instance;
     stop(s);
     tbp_tcp_track_fini(&s->track);
-    s->host->free(s->ctx, s->conns);
-    s->host->free(s->ctx, s->ends);
+    tbp_tcp_conns_fini(&s->conns);
     SSL_CTX_free(s->tls);
     s->host->free(s->ctx, s);
 }

@@ -28,80 +28,56 @@
 
 #define TURN_BYTES (64u * 1024u)
 
-static int push_end(ws_server *s, tb_batch *out, uint32_t stream, uint64_t id, uint64_t now) {
-    tb_event *e = tb_batch_push(out);
-    if (!e) return tb_fail(s->host, s->ctx, TB_ENOMEM, "out of memory ending stream %u", stream);
-    e->data = tb_bytes(NULL, 0);
-    e->id = id;
-    e->ingest_ns = now;
-    e->stream = stream;
-    e->flags = TB_EF_RAW | TB_EF_STREAM_END;
-    return TB_OK;
-}
-
-static int end_here(ws_server *s, tb_batch *out, ws_sconn *c) {
-    if (!c->has_data || c->ended) return TB_OK;
-    c->ended = true;
-    return push_end(s, out, c->stream, c->next_id, s->now);
-}
-
 int tbp_ws_server_on_msg(void *owner, ws_conn *wc, const uint8_t *p, size_t n, bool binary) {
     ws_sconn *c = owner;
     ws_server *s = c->srv;
     tb_batch *out = s->out;
     (void)wc;
-    size_t hlen = strlen(c->host), plen = strlen(c->path);
+    tcp_node *nd = &c->node;
+    size_t hlen = strlen(nd->host), plen = strlen(c->path);
     tb_event *e = tb_batch_push(out);
-    const char *h = tb_arena_dup(out->arena, c->host, hlen);
+    const char *h = tb_arena_dup(out->arena, nd->host, hlen);
     const char *path = tb_arena_dup(out->arena, c->path, plen);
     const uint8_t *data = (const uint8_t *)tb_arena_dup(out->arena, p, n);
     tb_value *inner, *slot;
     if (!e || !h || !path || !data ||
-        !tbp_tcp_peer_meta(out->arena, &e->meta, "ws_server", h, hlen, c->port, c->ws.link.ssl != NULL) ||
+        !tbp_tcp_peer_meta(out->arena, &e->meta, "ws_server", h, hlen, nd->port, c->ws.link.ssl != NULL) ||
         !(inner = tb_object_getz(&e->meta, "ws_server")))
         goto fail;
     if (!(slot = tb_object_append(out->arena, inner, "stream", 6))) goto fail;
-    *slot = tb_u64(c->stream);
+    *slot = tb_u64(nd->stream);
     if (!(slot = tb_object_append(out->arena, inner, "binary", 6))) goto fail;
     *slot = tb_bool(binary);
     if (!(slot = tb_object_append(out->arena, inner, "path", 4))) goto fail;
     *slot = tb_string(path, plen);
     e->data = tb_bytes(data, n);
-    e->id = c->next_id++;
+    e->id = nd->next_id++;
     e->ingest_ns = s->now;
-    e->stream = c->stream;
+    e->stream = nd->stream;
     e->flags = TB_EF_RAW;
-    c->has_data = true;
+    nd->has_data = true;
     s->taken += n;
-    tbp_ws_server_count(s, s->m_in, 1);
+    tbp_tcp_count(s->host, s->ctx, s->m_in, 1);
     /* the batch is full: what wslay already holds still comes, nothing more is read */
     if (out->count >= s->limit || s->taken >= TB_BATCH_BYTES) c->ws.turn = 0;
     return TB_OK;
 fail:
-    return tb_fail(s->host, s->ctx, TB_ENOMEM, "out of memory reading a message of %zu bytes from %s:%u", n, c->host,
-                   (unsigned)c->port);
+    return tb_fail(s->host, s->ctx, TB_ENOMEM, "out of memory reading a message of %zu bytes from %s:%u", n, nd->host,
+                   (unsigned)nd->port);
 }
 
 int TB_CALL tbp_ws_server_pull(void *instance, tb_batch *out) {
     ws_server *s = instance;
     int rc;
-    if (s->listen_fd < 0 && !s->stopped && (rc = tbp_ws_server_listen(s)) != TB_OK) return rc;
+    if (s->listener.fd < 0 && !s->stopped && (rc = tbp_ws_server_listen(s)) != TB_OK) return rc;
     s->limit = out->capacity > out->count ? out->capacity : out->count + 1;
     s->now = tbp_tcp_realtime_ns();
     s->taken = 0;
     s->out = out;
-    uint32_t ends = 0;
-    while (ends < s->nends && out->count < s->limit) {
-        if ((rc = push_end(s, out, s->ends[ends].stream, s->ends[ends].id, s->now)) != TB_OK) goto done;
-        ends++;
-    }
-    if (ends) {
-        memmove(s->ends, s->ends + ends, (s->nends - ends) * sizeof *s->ends);
-        s->nends -= ends;
-    }
-    rc = TB_OK;
-    while (s->ready_head && out->count < s->limit && s->taken < TB_BATCH_BYTES) {
-        ws_sconn *c = s->ready_head;
+    /* streams whose connection went away since the last pull */
+    if ((rc = tbp_tcp_conns_emit_ends(&s->conns, out, s->limit, s->now)) != TB_OK) goto done;
+    while (s->conns.ready_head && out->count < s->limit && s->taken < TB_BATCH_BYTES) {
+        ws_sconn *c = s->conns.ready_head->conn;
         size_t turn = TB_BATCH_BYTES - s->taken;
         int r = tbp_ws_conn_read(&c->ws, turn < TURN_BYTES ? turn : TURN_BYTES);
         if (r == TB_ENOMEM || r == TB_ERROR) {
@@ -112,15 +88,15 @@ int TB_CALL tbp_ws_server_pull(void *instance, tb_batch *out) {
             /* the peer left (without a close frame, or before our close reply went), or the
              * link broke */
             bool closed = tbp_ws_conn_code_received(&c->ws) != 0;
-            if ((rc = end_here(s, out, c)) != TB_OK) goto done;
+            if ((rc = tbp_tcp_conns_end_here(&s->conns, out, &c->node, s->now)) != TB_OK) goto done;
             tbp_ws_server_drop(s, c, r == TB_EOF || closed ? NULL : c->ws.link.err);
         } else if (tbp_ws_conn_done(&c->ws)) {
-            if ((rc = end_here(s, out, c)) != TB_OK) goto done;
+            if ((rc = tbp_tcp_conns_end_here(&s->conns, out, &c->node, s->now)) != TB_OK) goto done;
             tbp_ws_server_finish(s, c);
         } else if (r == TB_OK) {
-            tbp_ws_server_rotate(s);
+            tbp_tcp_conns_rotate(&s->conns);
         } else {
-            tbp_ws_server_ready(s, c, false); /* TB_EAGAIN: its watch is armed */
+            tbp_tcp_conns_ready(&s->conns, &c->node, false); /* TB_EAGAIN: its watch is armed */
         }
     }
 done:
@@ -132,8 +108,8 @@ done:
 /* An event the sink cannot deliver: counted and logged, its batch reported failed. */
 static void undeliverable(ws_server *s, uint32_t stream, const char *why) {
     s->undeliverable++;
-    tbp_ws_server_count(s, s->m_undeliverable, 1);
-    if (s->undeliverable <= 10 || s->undeliverable % 1000 == 0)
+    tbp_tcp_count(s->host, s->ctx, s->m_undeliverable, 1);
+    if (tbp_tcp_worth_logging(s->undeliverable))
         tb_log(s->host, s->ctx, TB_LOG_WARN, "event for stream %u not delivered: %s (%llu so far)", stream, why,
                (unsigned long long)s->undeliverable);
 }
@@ -149,7 +125,7 @@ static ws_sconn *target(ws_server *s, const tb_event *e, uint32_t *stream) {
         if (id < 0 || id > (int64_t)UINT32_MAX) return NULL;
         *stream = (uint32_t)id;
     }
-    return tbp_ws_server_find(s, *stream);
+    return tbp_tcp_conns_find(&s->conns, *stream);
 }
 
 int TB_CALL tbp_ws_server_push(void *instance, tb_batch *in) {
@@ -178,7 +154,7 @@ int TB_CALL tbp_ws_server_push(void *instance, tb_batch *in) {
         if (!tbp_ws_meta_bool(&e->meta, "ws_server", "binary", &binary)) tbp_ws_meta_bool(&e->meta, "ws", "binary", &binary);
         int rc = tbp_ws_conn_send(&c->ws, e->data.as.bytes, e->data.len, binary);
         if (rc == TB_OK) {
-            tbp_ws_server_count(s, s->m_out, 1);
+            tbp_tcp_count(s->host, s->ctx, s->m_out, 1);
             if (!tbp_tcp_link_mark(&c->ws.link, slot)) {
                 undeliverable(s, stream, "out of memory tracking its delivery");
                 failed++;
