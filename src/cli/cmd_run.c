@@ -27,6 +27,10 @@ static void usage(FILE *out) {
           "  --batch-size N       events a source is asked for per pull (1 to 65536, default 256)\n"
           "  --queue-capacity N   batches that may wait in front of a stage (1 to 65536,\n"
           "                       default 16)\n"
+          "  --call-budget-ms N   log a stage whose plugin call has not returned after N ms\n"
+          "                       (1 to 65536, default 5000)\n"
+          "  --memory-limit PLUGIN=SIZE  refuse a plugin's host allocations past SIZE bytes\n"
+          "                       (K, M, G: powers of 1024; repeatable)\n"
           "  --admin SOCKET       serve the admin interface on this Unix socket (mode 0600):\n"
           "                       temblor plugin ... / temblor flow ... --admin SOCKET; the\n"
           "                       runtime then runs until a signal, even with no flow\n"
@@ -42,13 +46,15 @@ static void usage(FILE *out) {
           out);
 }
 
-/* Takes `--batch-size N` and `--queue-capacity N` (also `--opt=N`) out of argv in place,
+/* Takes `--batch-size N`, `--queue-capacity N` and `--call-budget-ms N` (also `--opt=N`) out of argv in place,
  * into eo. Returns the new argc, or -1 after printing a usage error. */
 static int take_engine_opts(int argc, char **argv, tbr_engine_opts *eo) {
     const struct {
         const char *name;
         uint32_t *field;
-    } known[] = {{"--batch-size", &eo->batch_size}, {"--queue-capacity", &eo->queue_capacity}};
+    } known[] = {{"--batch-size", &eo->batch_size},
+                 {"--queue-capacity", &eo->queue_capacity},
+                 {"--call-budget-ms", &eo->call_budget_ms}};
     int out = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *value = NULL;
@@ -127,12 +133,61 @@ static bool is_troy(const char *path) {
     return n >= 5 && !strcmp(path + n - 5, ".troy");
 }
 
+/* `--memory-limit PLUGIN=SIZE` (repeatable): SIZE in bytes, or with K, M or G (powers of 1024). */
+typedef struct memory_limit {
+    const char *plugin;
+    size_t plugin_len;
+    size_t bytes;
+} memory_limit;
+
+static int take_memory_limits(int argc, char **argv, memory_limit *limits, int *nlimits, int max) {
+    int out = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--memory-limit") != 0) {
+            argv[out++] = argv[i];
+            continue;
+        }
+        const char *v = i + 1 < argc ? argv[++i] : "", *eq = strchr(v, '=');
+        char *end = NULL;
+        errno = 0;
+        unsigned long long n = eq ? strtoull(eq + 1, &end, 10) : 0;
+        unsigned long long unit = 1;
+        if (end && *end) unit = !strcmp(end, "K") ? 1ull << 10 : !strcmp(end, "M") ? 1ull << 20 : !strcmp(end, "G") ? 1ull << 30 : 0;
+        if (!eq || eq == v || !end || end == eq + 1 || errno || !unit || !n || n > SIZE_MAX / unit || *nlimits == max) {
+            fprintf(stderr, "temblor: --memory-limit needs PLUGIN=SIZE (bytes, or with K, M or G), at most %d of them; "
+                            "found '%s'\n", max, v);
+            return -1;
+        }
+        limits[*nlimits] = (memory_limit){v, (size_t)(eq - v), (size_t)(n * unit)};
+        (*nlimits)++;
+    }
+    return out;
+}
+
+/* Sets each limit on its plugin; false (after saying which) for a plugin not loaded. */
+static bool apply_memory_limits(tbr_registry *reg, const memory_limit *limits, int n) {
+    for (int i = 0; i < n; i++) {
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)limits[i].plugin_len, limits[i].plugin);
+        tbr_plugin *p = tbr_registry_find_plugin(reg, name);
+        if (!p) {
+            fprintf(stderr, "temblor: --memory-limit: no plugin named '%s' is loaded (see temblor plugin list)\n", name);
+            return false;
+        }
+        p->mem_limit = limits[i].bytes;
+    }
+    return true;
+}
+
 int tbr_cmd_run(int argc, char **argv) {
     tbr_cli_opts opts;
     tbr_engine_opts eo = {.exit_when_done = true};
     tbr_admin_opts ao = {0};
     char token[512];
+    memory_limit limits[32];
+    int nlimits = 0;
     argc = take_engine_opts(argc, argv, &eo);
+    if (argc >= 0) argc = take_memory_limits(argc, argv, limits, &nlimits, 32);
     if (argc >= 0) argc = take_admin_opts(argc, argv, &ao, token, sizeof token);
     if (argc < 0) return TBR_EXIT_USAGE;
     argc = tbr_cli_parse_common(argc, argv, &opts);
@@ -162,6 +217,7 @@ int tbr_cmd_run(int argc, char **argv) {
     /* a library rebuilt in place (cp, some build tools) must not change under a running copy */
     tbr_registry_set_private_copies(reg, ao.watch_plugins);
     tbr_registry_scan_search_path(reg, opts.plugin_dirs);
+    if (!apply_memory_limits(reg, limits, nlimits)) goto done;
     for (int i = 0; i < nfiles; i++) {
         const char *path = argv[i + 1];
         if (!is_troy(path)) {

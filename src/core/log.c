@@ -80,6 +80,11 @@ const char *tbr_status_name(int status) {
     case TB_ETIMEDOUT: return "TB_ETIMEDOUT: timed out";
     case TB_EPENDING: return "TB_EPENDING: pending";
     case TB_ECLOSED: return "TB_ECLOSED: closed";
-    default: return "an unknown status code";
+    default: {
+        /* a plugin returned something the ABI does not define: say what, for its author */
+        static _Thread_local char unknown[48];
+        snprintf(unknown, sizeof unknown, "an unknown status code (%d)", status);
+        return unknown;
+    }
     }
 }

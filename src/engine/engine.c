@@ -55,6 +55,7 @@ tbr_engine *tbr_engine_new(tbr_registry *reg, const tbr_engine_opts *opts) {
     if (!e->opts.batch_size) e->opts.batch_size = 256;
     if (!e->opts.queue_capacity) e->opts.queue_capacity = 16;
     if (!e->opts.drain_timeout_ns) e->opts.drain_timeout_ns = 10000000000ull;
+    if (!e->opts.call_budget_ms) e->opts.call_budget_ms = 5000;
     atomic_init(&e->exit_code, -1);
     e->sigfd = -1;
     pthread_mutex_init(&e->lock, NULL);
@@ -352,6 +353,16 @@ static bool all_sources_done(tbr_engine *e) {
            atomic_load(&tbr_msgs_in_flight) == 0;
 }
 
+/* The watchdog's round (control thread): stages stuck in one call are logged. */
+static void TB_CALL watchdog(void *user, uint64_t timer_id) {
+    tbr_engine *e = user;
+    (void)timer_id;
+    uint64_t now = tbr_now_ns(), budget = (uint64_t)e->opts.call_budget_ms * 1000000u;
+    pthread_mutex_lock(&e->lock);
+    for (uint32_t i = 0; i < e->nstages; i++) tbr_stage_watchdog(e->stages[i], now, budget);
+    pthread_mutex_unlock(&e->lock);
+}
+
 int tbr_engine_run(tbr_engine *e) {
     if (!e->nstages && e->opts.exit_when_done) {
         tbr_log(TB_LOG_ERROR, "runtime", "nothing to run");
@@ -373,6 +384,10 @@ int tbr_engine_run(tbr_engine *e) {
             break;
         }
     pthread_mutex_unlock(&e->lock);
+    uint64_t every = (uint64_t)e->opts.call_budget_ms * 1000000u / 4, watchdog_id = 0;
+    if (every > 1000000000u) every = 1000000000u;
+    if (tbr_loop_timer_start(e->control, every, every, watchdog, e, &watchdog_id) != TB_OK)
+        tbr_log(TB_LOG_WARN, "runtime", "no watchdog: stages stuck in a call will not be reported");
     while (atomic_load(&e->exit_code) < 0 && !all_sources_done(e)) tbr_loop_run_once(e->control, 100);
     /* a natural end leaves the exit code open: an exit connector reached while draining, or
      * stopped before its delay ran out, still decides it */

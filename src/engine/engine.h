@@ -31,6 +31,7 @@ typedef struct tbr_engine_opts {
     uint32_t batch_size;       /* events a source is asked for per pull (default 256) */
     uint32_t queue_capacity;   /* batches waiting in front of a stage (default 16) */
     uint64_t drain_timeout_ns; /* how long shutdown waits for events in flight (default 10 s) */
+    uint32_t call_budget_ms;   /* a stage in one call longer than this is logged (default 5000) */
     bool exit_when_done;       /* stop once every source has ended and all is delivered */
 } tbr_engine_opts;
 

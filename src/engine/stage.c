@@ -21,6 +21,7 @@ int tbr_stage_init(tbr_stage *n, const tbr_stage_ops *ops, struct tbr_engine *e,
     n->engine = e;
     n->name = strdup(name);
     n->loop = tbr_loop_new();
+    if (n->loop) tbr_loop_set_busy_clock(n->loop, &n->busy_since);
     atomic_init(&n->phase, TBR_PHASE_RUN);
     atomic_init(&n->phase_done, -1);
     if (!n->name || !n->loop || tbr_queue_init(&n->inbox, queue_capacity, n->loop)) {
@@ -67,7 +68,11 @@ bool tbr_stage_downstream_has_room(tbr_stage *n) {
 
 void *tbr_stage_main(void *arg) {
     tbr_stage *n = arg;
+    /* from now on the stage's loop is this thread's: a plugin's thread may not touch it */
+    tbr_loop_set_owner(n->loop, true);
     for (;;) {
+        /* a round of work starts: the watchdog measures a stall from here */
+        atomic_store_explicit(&n->busy_since, tbr_now_ns(), memory_order_relaxed);
         int want = atomic_load(&n->phase);
         if (want != n->phase_now) {
             /* phases are taken in order, none skipped, whatever the engine asked last */
@@ -83,7 +88,23 @@ void *tbr_stage_main(void *arg) {
         int ran = tbr_loop_run_once(n->loop, more ? 0 : -1);
         n->ops->after_wait(n, ran);
     }
+    tbr_loop_set_owner(n->loop, false);
+    atomic_store_explicit(&n->busy_since, 0, memory_order_relaxed);
     return NULL;
+}
+
+void tbr_stage_watchdog(tbr_stage *n, uint64_t now, uint64_t budget) {
+    uint64_t since = atomic_load_explicit(&n->busy_since, memory_order_relaxed);
+    if (n->stall_seen && n->stall_seen != since) {
+        tbr_log(TB_LOG_WARN, n->name, "responsive again after %.1f s in one call", (double)(now - n->stall_seen) / 1e9);
+        n->stall_seen = 0;
+    }
+    if (!since || now < since || now - since < budget || n->stall_seen == since) return;
+    n->stall_seen = since;
+    tbr_log(TB_LOG_ERROR, n->name,
+            "has been in one call for %.1f s: a plugin of this stage is not returning (it cannot be stopped in process; "
+            "the isolated tier can: see docs/isolation.md)",
+            (double)(now - since) / 1e9);
 }
 
 void tbr_stage_log_failed(tbr_stage *n, const tb_event *e, const char *what) {

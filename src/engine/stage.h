@@ -85,8 +85,17 @@ typedef struct tbr_stage {
     int phase_now;            /* the stage thread's own copy */
     _Atomic int phase;        /* asked for by the engine */
     _Atomic int phase_done;   /* the last phase this stage completed (-1: none) */
+    _Atomic uint64_t busy_since; /* CLOCK_MONOTONIC ns the thread last woke to work; 0 while it
+                                    waits (the loop keeps it: tbr_loop_set_busy_clock) */
+    uint64_t stall_seen;      /* the watchdog's: the busy_since it reported a stall of, or 0 */
     tbr_stage_metrics m;
 } tbr_stage;
+
+/* The engine's watchdog (control thread, under the engine lock): logs a stage whose thread has
+ * been in one round of work (a plugin call, in practice) for longer than budget_ns, once per
+ * stall, and again when it returns. A plugin that never returns cannot be stopped in process
+ * (docs/isolation.md); this says which one it is. */
+void tbr_stage_watchdog(tbr_stage *n, uint64_t now_ns, uint64_t budget_ns);
 
 /* Initialises the common part (loop, inbox of queue_capacity messages). TB_OK or TB_ENOMEM. */
 int tbr_stage_init(tbr_stage *n, const tbr_stage_ops *ops, struct tbr_engine *e, const char *name,

@@ -23,6 +23,7 @@ struct tb_context {
     _Atomic uint32_t metric_count;
 
     _Atomic bool woken;
+    _Atomic uint32_t wrong_thread_calls; /* host calls refused for coming from another thread */
     _Atomic bool circuit_open;
     tbr_delivery *deliveries;
     size_t delivery_count, delivery_cap;

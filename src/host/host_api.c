@@ -1,6 +1,8 @@
 /* host_api.c - the tb_host_api table: gathers the host functions and implements the small
  * ones (logging, readiness, time, extensions). */
+#define _GNU_SOURCE
 #include <string.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "host/context_private.h"
@@ -16,9 +18,25 @@ static bool TB_CALL host_log_enabled(tb_context *ctx, uint32_t level) {
     return level <= tbr_log_level();
 }
 
+/* fd_watch, fd_modify and the timers may be called on the instance's thread (or before it
+ * runs, on the control thread), never from a thread of the plugin's own: the loop is not
+ * thread-safe. A call from another thread is refused, and logged (the first ten of each
+ * context), instead of corrupting the loop. */
+static bool on_instance_thread(tb_context *ctx, const char *what) {
+    if (tbr_loop_on_owner(ctx->loop)) return true;
+    uint32_t n = atomic_fetch_add(&ctx->wrong_thread_calls, 1) + 1;
+    if (n <= 10)
+        tbr_log(TB_LOG_ERROR, ctx->label,
+                "%s called from thread %d, which is not the instance's: refused (the PDK allows it only on the "
+                "instance's thread; from another thread, use wake)",
+                what, (int)gettid());
+    return false;
+}
+
 static int TB_CALL host_fd_watch(tb_context *ctx, int fd, uint32_t events, tb_fd_fn cb,
                                  void *user, uint64_t *out_id) {
     if (!ctx->loop) return TB_ENOTSUP;
+    if (!on_instance_thread(ctx, "fd_watch")) return TB_EINVAL;
     int rc = tbr_loop_watch(ctx->loop, fd, events, cb, user, out_id);
     if (rc == TB_OK) tbr_context_track(ctx, *out_id, false);
     return rc;
@@ -26,23 +44,25 @@ static int TB_CALL host_fd_watch(tb_context *ctx, int fd, uint32_t events, tb_fd
 
 static int TB_CALL host_fd_modify(tb_context *ctx, uint64_t id, uint32_t events) {
     if (!ctx->loop) return TB_ENOTSUP;
+    if (!on_instance_thread(ctx, "fd_modify")) return TB_EINVAL;
     return tbr_loop_modify(ctx->loop, id, events);
 }
 
 static void TB_CALL host_fd_unwatch(tb_context *ctx, uint64_t id) {
-    if (ctx->loop) tbr_loop_unwatch(ctx->loop, id);
+    if (ctx->loop && on_instance_thread(ctx, "fd_unwatch")) tbr_loop_unwatch(ctx->loop, id);
 }
 
 static int TB_CALL host_timer_start(tb_context *ctx, uint64_t delay_ns, uint64_t interval_ns,
                                     tb_timer_fn cb, void *user, uint64_t *out_id) {
     if (!ctx->loop) return TB_ENOTSUP;
+    if (!on_instance_thread(ctx, "timer_start")) return TB_EINVAL;
     int rc = tbr_loop_timer_start(ctx->loop, delay_ns, interval_ns, cb, user, out_id);
     if (rc == TB_OK) tbr_context_track(ctx, *out_id, true);
     return rc;
 }
 
 static void TB_CALL host_timer_stop(tb_context *ctx, uint64_t id) {
-    if (ctx->loop) tbr_loop_timer_stop(ctx->loop, id);
+    if (ctx->loop && on_instance_thread(ctx, "timer_stop")) tbr_loop_timer_stop(ctx->loop, id);
 }
 
 static void TB_CALL host_wake(tb_context *ctx) {

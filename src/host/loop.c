@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -45,6 +46,8 @@ struct tbr_loop {
     uint32_t timer_cap;
     heap_entry *heap;  /* may hold stale entries of stopped timers, skipped when popped */
     uint32_t heap_len, heap_cap;
+    _Atomic pid_t owner; /* the thread running the loop (its kernel id), 0: none yet or any more */
+    _Atomic uint64_t *busy; /* set to 0 while the loop waits, to the time it woke otherwise */
 };
 
 uint64_t tbr_now_ns(void) {
@@ -78,6 +81,15 @@ fail:
     if (loop->wakefd >= 0) close(loop->wakefd);
     free(loop);
     return NULL;
+}
+
+void tbr_loop_set_busy_clock(tbr_loop *loop, _Atomic uint64_t *busy) { loop->busy = busy; }
+
+void tbr_loop_set_owner(tbr_loop *loop, bool running) { atomic_store(&loop->owner, running ? gettid() : 0); }
+
+bool tbr_loop_on_owner(const tbr_loop *loop) {
+    pid_t owner = atomic_load(&((tbr_loop *)loop)->owner);
+    return owner == 0 || owner == gettid();
 }
 
 void tbr_loop_free(tbr_loop *loop) {
@@ -276,7 +288,10 @@ int tbr_loop_run_once(tbr_loop *loop, int timeout_ms) {
     struct epoll_event evs[64];
     int ran = run_timers(loop);
     if (ran) timeout_ms = 0;
-    int n = epoll_wait(loop->epfd, evs, 64, timeout_until_next_timer(loop, timeout_ms));
+    int wait_ms = timeout_until_next_timer(loop, timeout_ms);
+    if (loop->busy && wait_ms) atomic_store_explicit(loop->busy, 0, memory_order_relaxed);
+    int n = epoll_wait(loop->epfd, evs, 64, wait_ms);
+    if (loop->busy && wait_ms) atomic_store_explicit(loop->busy, tbr_now_ns(), memory_order_relaxed);
     if (n < 0) return errno == EINTR ? ran : TB_EIO;
     for (int i = 0; i < n; i++) {
         if (evs[i].data.u64 == WAKE_TAG) {

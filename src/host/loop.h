@@ -11,6 +11,7 @@
 #ifndef TBR_HOST_LOOP_H
 #define TBR_HOST_LOOP_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <temblor/temblor.h>
@@ -35,6 +36,15 @@ void tbr_loop_timer_stop(tbr_loop *loop, uint64_t id);
 /* Whether a watch or timer id is still live (not unwatched, stopped or fired once). */
 bool tbr_loop_watch_active(tbr_loop *loop, uint64_t id);
 bool tbr_loop_timer_active(tbr_loop *loop, uint64_t id);
+
+/* The thread that runs the loop, for checks: set by that thread when it starts running it,
+ * cleared (0) when it stops. Any thread. */
+void tbr_loop_set_owner(tbr_loop *loop, bool running);
+/* Whether the calling thread may use the loop: no thread runs it, or this one does. */
+bool tbr_loop_on_owner(const tbr_loop *loop);
+/* A clock the loop keeps for a watchdog: 0 while it waits for something to do, and the
+ * CLOCK_MONOTONIC time it woke otherwise (its callbacks run after that). Before it runs. */
+void tbr_loop_set_busy_clock(tbr_loop *loop, _Atomic uint64_t *busy);
 
 /* Makes a blocked or the next tbr_loop_run_once return promptly. Any thread. */
 void tbr_loop_wake(tbr_loop *loop);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "lang/aggr.h"
 #include "lang/eval_internal.h"
 #include "lang/query.h"
@@ -596,8 +597,15 @@ static int run_operator(run *r, uint32_t node, tb_event *ev) {
     tb_event *slot = tb_batch_push(&in);
     if (!slot) return TB_ENOMEM;
     *slot = *ev;
+    tbr_context_clear_error(ns->op->ctx);
     int rc = ns->op->component->vt.op.process(ns->op->state, 0, &in, &out);
-    if (rc) return route_error(r, node, ev, "operator failed to process the event");
+    if (rc) {
+        char msg[768];
+        const char *why = tbr_context_error(ns->op->ctx);
+        snprintf(msg, sizeof msg, "operator %s failed to process the event: %s%s%s", ns->op->component->desc.name,
+                 tbr_status_name(rc), why[0] ? ": " : "", why);
+        return route_error(r, node, ev, msg);
+    }
     for (uint32_t i = 0; i < out.count; i++) {
         tb_event *e = &out.events[i];
         const char *port = e->port < ns->op_nports ? ns->op_ports[e->port] : "err";
