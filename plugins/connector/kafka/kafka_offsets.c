@@ -33,6 +33,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <time.h>
 
 #define NONE UINT32_MAX
 #define HOLD_MAX 4096u /* messages kept while paused, at most (pausing stops the fetch anyway) */
@@ -362,13 +363,42 @@ static void assign(kc_consumer *c, rd_kafka_t *rk, rd_kafka_topic_partition_list
     rd_kafka_topic_partition_list_destroy(taken);
 }
 
+/* Commits the positions stored for the partitions being revoked, synchronously, before they
+ * go: the next owner starts where this one's acknowledgements got to. A group still settling
+ * its rebalance may refuse the commit (REBALANCE_IN_PROGRESS): it is tried again, a few times,
+ * 100 ms apart. If it never lands, the next owner reads again from the last commit (at least
+ * once: duplicates, nothing lost). The instance's thread, inside librdkafka's rebalance
+ * callback. */
+static void commit_revoked(kc_consumer *c, rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *list) {
+    rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(list->cnt);
+    if (!offsets) return;
+    for (int i = 0; i < list->cnt; i++) {
+        kc_part *p = part_by_name(c, list->elems[i].topic, list->elems[i].partition);
+        if (p && p->stored >= 0)
+            rd_kafka_topic_partition_list_add(offsets, p->topic, p->partition)->offset = p->stored;
+    }
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__NO_OFFSET;
+    for (int attempt = 0; offsets->cnt && attempt < 5; attempt++) {
+        err = rd_kafka_commit(rk, offsets, 0);
+        if (err != RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS) break;
+        struct timespec pause = {0, 100000000};
+        nanosleep(&pause, NULL);
+    }
+    if (offsets->cnt && err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        tb_log(c->host, c->ctx, TB_LOG_WARN,
+               "cannot commit the revoked partitions' positions: %s (their next owner reads again from the last commit)",
+               rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_destroy(offsets);
+}
+
 static void revoke(kc_consumer *c, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *list, bool coop) {
     rd_kafka_error_t *error = NULL;
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
     bool lost = rd_kafka_assignment_lost(rk);
-    /* what was acknowledged is stored already (apply_touched, at every ack): librdkafka
-     * commits it as it unassigns, unless the partitions were lost (the group went on
-     * without us). What comes later for them commits nothing: their state goes. */
+    /* what was acknowledged is stored already (apply_touched, at every ack) and committed
+     * here, unless the partitions were lost (the group went on without us). What comes later
+     * for them commits nothing: their state goes. */
+    if (!lost) commit_revoked(c, rk, list);
     for (int i = 0; i < list->cnt; i++) {
         kc_part *p = part_by_name(c, list->elems[i].topic, list->elems[i].partition);
         if (p) part_remove(c, p);
