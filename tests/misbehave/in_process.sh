@@ -84,7 +84,9 @@ end;
 deploy flow main;
 TROY
 lines 50 | timeout 60 "$temblor" run --plugin-path "$bad_dir" thread.troy 2>thread.err
-check "thread: the run ends normally" test $? -eq 0 || show thread.err
+rc=$?
+check "thread: the run ends normally (exit $rc)" test $rc -eq 0
+[ $rc -eq 0 ] || show thread.err 40
 check "thread: timer_start from another thread is refused, naming the call" \
     grep -q 'timer_start called from thread [0-9]*, which is not the instance.s: refused' thread.err || show thread.err
 check "thread: fd_watch too" grep -q 'fd_watch called from thread [0-9]*, which is not the instance.s: refused' thread.err

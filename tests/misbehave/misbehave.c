@@ -40,6 +40,7 @@ typedef struct bad {
     uint64_t seen;
     pthread_t thread;
     bool thread_started;
+    bool thread_joined;
 } bad;
 
 #if MISBEHAVE == THREAD
@@ -70,7 +71,7 @@ static int TB_CALL create(const tb_create_args *args, void **out) {
 
 static void TB_CALL destroy(void *instance) {
     bad *b = instance;
-    if (b->thread_started) pthread_join(b->thread, NULL);
+    if (b->thread_started && !b->thread_joined) pthread_join(b->thread, NULL);
     b->host->free(b->ctx, b);
 }
 
@@ -150,9 +151,10 @@ static int TB_CALL push(void *instance, tb_batch *in) {
     /* the other thread's calls happen while this instance's thread is inside push: the loop
      * is running and is not theirs to touch */
     if (!b->thread_started && pthread_create(&b->thread, NULL, from_another_thread, b) == 0) {
+        b->thread_started = true;
         pthread_join(b->thread, NULL);
+        b->thread_joined = true;
     }
-    b->thread_started = true;
     return TB_OK;
 }
 
