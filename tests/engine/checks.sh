@@ -14,14 +14,22 @@ check() {
 }
 # show FILE [LINES]: the start of FILE, indented under a failure.
 show() { sed 's/^/  | /' "$1" | head -"${2:-15}"; }
-# wait_for SECONDS COMMAND...: polls every 0.2 s until the command succeeds; fails after SECONDS.
+# wait_for SECONDS COMMAND...: polls every 0.05 s until the command succeeds; fails after SECONDS.
 wait_for() {
     local until=$((SECONDS + $1))
     shift
     until "$@"; do
         [ $SECONDS -ge $until ] && return 1
-        sleep 0.2
+        sleep 0.05
     done
+}
+# in_scratch_dir: makes a scratch directory ($work) and moves into it. On exit, every process
+# whose pid the script added to the array pids is killed, and the directory removed.
+pids=()
+in_scratch_dir() {
+    work=$(mktemp -d)
+    trap 'for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$work"' EXIT
+    cd "$work" || exit 1
 }
 # nonempty FILE: the file exists and has bytes.
 nonempty() { [ -s "$1" ]; }

@@ -15,20 +15,9 @@ set -u
 temblor=$1
 bad_dir=$2
 src=$3
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do
-        kill -KILL "$p" 2>/dev/null
-        wait "$p" 2>/dev/null
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work" || exit 1
-
 # shellcheck source=../engine/checks.sh
 source "$src/tests/engine/checks.sh"
+in_scratch_dir
 
 # flow WHAT: a deployment reading JSON lines on stdin through bad_WHAT::op to out.jsonl, the
 # pipeline's err port to err.jsonl

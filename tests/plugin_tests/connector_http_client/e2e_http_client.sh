@@ -12,20 +12,9 @@ set -u
 temblor=$1
 src=$2
 here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do
-        kill -KILL "$p" 2>/dev/null
-        wait "$p" 2>/dev/null
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work" || exit 1
-
 # shellcheck source=../../engine/checks.sh
 source "$src/tests/engine/checks.sh"
+in_scratch_dir
 
 python3 "$here/http_peer.py" port.txt requests.log --flaky-every 3 &
 pids+=("$!")

@@ -18,20 +18,9 @@ set -u
 temblor=$1
 peer=$2
 src=$3
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do
-        kill -KILL "$p" 2>/dev/null
-        wait "$p" 2>/dev/null
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work" || exit 1
-
 # shellcheck source=../../engine/checks.sh
 source "$src/tests/engine/checks.sh"
+in_scratch_dir
 
 # the port flow FLOW's http_server logged it listens on, from FILE
 logged_port() { sed -n "s/.*\[connector http_server\/$2::[a-z]*\] listening on https\?:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p" "$1" 2>/dev/null | head -1; }

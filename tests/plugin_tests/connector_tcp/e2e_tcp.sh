@@ -11,30 +11,10 @@
 set -u
 temblor=$1
 src=$2
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do
-        kill -KILL "$p" 2>/dev/null
-        wait "$p" 2>/dev/null
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work" || exit 1
-
 # shellcheck source=../../engine/checks.sh
 source "$src/tests/engine/checks.sh"
+in_scratch_dir
 
-# wait_for SECONDS COMMAND...: polls until the command succeeds; fails after SECONDS.
-wait_for() {
-    local until=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        [ $SECONDS -ge $until ] && return 1
-        sleep 0.05
-    done
-}
 # the port a tcp_server logged it listens on, from FILE
 logged_port() { sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$1" | head -1; }
 has_port() { [ -n "$(logged_port "$1")" ]; }

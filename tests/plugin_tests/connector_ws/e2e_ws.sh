@@ -14,20 +14,9 @@
 set -u
 temblor=$1
 src=$2
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do
-        kill -KILL "$p" 2>/dev/null
-        wait "$p" 2>/dev/null
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work" || exit 1
-
 # shellcheck source=../../engine/checks.sh
 source "$src/tests/engine/checks.sh"
+in_scratch_dir
 
 # the system's python3 (pyenv's shims do not see Debian's packages)
 py=/usr/bin/python3
@@ -37,14 +26,6 @@ if ! "$py" -c 'import websockets' 2>/dev/null; then
     exit 1
 fi
 
-wait_for() {
-    local until=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        [ $SECONDS -ge $until ] && return 1
-        sleep 0.05
-    done
-}
 logged_port() { sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$1" | head -1; }
 has_port() { [ -n "$(logged_port "$1")" ]; }
 

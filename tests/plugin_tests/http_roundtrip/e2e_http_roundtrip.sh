@@ -13,20 +13,9 @@
 set -u
 temblor=$1
 src=$2
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do
-        kill -KILL "$p" 2>/dev/null
-        wait "$p" 2>/dev/null
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work" || exit 1
-
 # shellcheck source=../../engine/checks.sh
 source "$src/tests/engine/checks.sh"
+in_scratch_dir
 
 logged_port() { sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$1" 2>/dev/null | head -1; }
 has_port() { [ -n "$(logged_port "$1")" ]; }
