@@ -1,0 +1,1 @@
+target_sources(temblor_runtime PRIVATE ${CMAKE_CURRENT_LIST_DIR}/channel.c)
