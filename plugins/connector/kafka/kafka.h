@@ -118,6 +118,7 @@ typedef struct kc_consumer {
     uint32_t *ended;          /* streams of revoked partitions, to end at the next pull */
     uint32_t nended, ended_cap;
     uint64_t warned_errors;   /* consumer errors logged, to keep the log short */
+    uint32_t m_lag, m_partitions; /* metric ids (UINT32_MAX: none) */
 } kc_consumer;
 
 int TB_CALL tbp_kafka_pull(void *instance, tb_batch *out);

@@ -167,6 +167,9 @@ static int TB_CALL create(const tb_create_args *args, void **out) {
     rd_kafka_conf_set_rebalance_cb(c->conf, tbp_kafka_rebalance);
     rd_kafka_conf_set_offset_commit_cb(c->conf, on_commit);
     rd_kafka_conf_set_error_cb(c->conf, on_error);
+    if (host->metric_register(c->ctx, "lag", TB_METRIC_GAUGE, &c->m_lag) != TB_OK) c->m_lag = UINT32_MAX;
+    if (host->metric_register(c->ctx, "partitions_assigned", TB_METRIC_GAUGE, &c->m_partitions) != TB_OK)
+        c->m_partitions = UINT32_MAX;
     *out = c;
     return TB_OK;
 fail_instance:
@@ -182,9 +185,29 @@ static void TB_CALL on_wake(void *user, int fd, uint32_t events) {
     if (c->paused) tbp_kafka_serve(c);
 }
 
+/* The gauges: partitions assigned, and the lag: for each assigned partition that has emitted a
+ * message, how far its high watermark (as librdkafka last heard it in a fetch: no request is
+ * made) is past the next offset to read. Partitions with nothing emitted yet, or whose
+ * watermark is not known, do not count. */
+static void measure(kc_consumer *c) {
+    int64_t lag = 0;
+    for (uint32_t i = 0; i < c->nparts; i++) {
+        const kc_part *p = &c->parts[i];
+        int64_t low, high;
+        if (p->next < 0 ||
+            rd_kafka_get_watermark_offsets(c->rk, p->topic, p->partition, &low, &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+            high < 0)
+            continue;
+        if (high > p->next) lag += high - p->next;
+    }
+    if (c->m_lag != UINT32_MAX) c->host->metric_set(c->ctx, c->m_lag, lag);
+    if (c->m_partitions != UINT32_MAX) c->host->metric_set(c->ctx, c->m_partitions, c->nparts);
+}
+
 static void TB_CALL on_tick(void *user, uint64_t timer_id) {
     kc_consumer *c = user;
     (void)timer_id;
+    if (c->rk) measure(c);
     if (c->paused) tbp_kafka_serve(c);
     if (c->transactional) tbp_kafka_check_stuck(c, c->host->now_ns());
     /* commit_interval_ms 0 commits at each store: a refused commit is not retried by itself */

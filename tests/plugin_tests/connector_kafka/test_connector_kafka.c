@@ -317,6 +317,47 @@ static void test_consumer_commits_acked(void **state) {
     free(g);
 }
 
+/* The value of the instance's metric name (0 when it has none yet). */
+static int64_t metric_value(tb_fix *f, const char *name) {
+    uint32_t n = tbr_context_metric_count(f->inst->ctx);
+    for (uint32_t i = 0; i < n; i++) {
+        const tbr_metric *m = tbr_context_metric(f->inst->ctx, i);
+        if (!strcmp(m->name, name)) return atomic_load(&m->value);
+    }
+    fail_msg("no metric %s", name);
+    return -1;
+}
+
+/* Runs the consumer (pulling nothing) until metric name is want; fails after the deadline. */
+static void wait_metric(tb_fix *f, tbr_loop *loop, const char *name, int64_t want) {
+    uint64_t deadline = tbr_now_ns() + DEADLINE_NS;
+    while (metric_value(f, name) != want) {
+        if (past(deadline)) fail_msg("metric %s is %" PRId64 ", want %" PRId64 " after 60 s", name, metric_value(f, name), want);
+        tbr_loop_run_once(loop, 50);
+    }
+}
+
+/* The gauges: partitions assigned, and the lag behind the high watermark of what was emitted. */
+static void test_consumer_lag(void **state) {
+    tbr_loop *loop = tbr_loop_new();
+    tb_fix f;
+    got *g = calloc(1, sizeof *g);
+    (void)state;
+    assert_non_null(g);
+    topic_create("c-lag", 1);
+    produce_plain("c-lag", 1, 20, 0);
+    start_consumer(&f, loop, "c-lag", "g-lag");
+    pull_until(&f, loop, 1, g, 1);
+    /* one message emitted, 19 behind it */
+    wait_metric(&f, loop, "partitions_assigned", 1);
+    wait_metric(&f, loop, "lag", 19);
+    pull_until(&f, loop, 64, g, 20);
+    wait_metric(&f, loop, "lag", 0);
+    tb_fix_stop(&f);
+    tbr_loop_free(loop);
+    free(g);
+}
+
 /* Keeps the first event of each pull only. */
 static bool first_of_its_pull(const ev *e, void *arg) {
     uint64_t *last = arg;
@@ -950,6 +991,7 @@ int main(void) {
         cmocka_unit_test(test_producer_drain),
         cmocka_unit_test(test_producer_stop_fails_pending),
         cmocka_unit_test(test_consumer_commits_acked),
+        cmocka_unit_test(test_consumer_lag),
         cmocka_unit_test(test_consumer_answer_covers_pull),
         cmocka_unit_test(test_consumer_unacked_blocks),
         cmocka_unit_test(test_consumer_replays_failed),
