@@ -67,6 +67,14 @@ void tbr_log(uint32_t level, const char *origin, const char *fmt, ...) {
     tbr_log_msg(level, origin, msg);
 }
 
+int tbr_fail_into(char *err, size_t n, int status, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    if (err && n) vsnprintf(err, n, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
 const char *tbr_status_name(int status) {
     switch (status) {
     case TB_OK: return "TB_OK";

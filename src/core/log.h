@@ -31,4 +31,13 @@ void tbr_log_msg(uint32_t level, const char *origin, const char *msg);
 /* The name of a TB_* status code ("TB_EIO: I/O failed"), for messages; never NULL. */
 const char *tbr_status_name(int status);
 
+/* Writes the message (printf-style) into err[0..n) and returns status, for
+ * `return tbr_fail_into(err, n, TB_EINVAL, "...", ...);` where a function reports a refusal to
+ * its caller in a buffer. err may be NULL (n 0). */
+int tbr_fail_into(char *err, size_t n, int status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
 #endif

@@ -24,6 +24,8 @@
 
 #include <temblor/temblor.h>
 
+#include "core/log.h"
+
 /* Landlock's file-system rights by ABI version (1: bits 0-12, then one more each) */
 #define LL_FS_REFER (1ull << 13)    /* ABI 2 */
 #define LL_FS_TRUNCATE (1ull << 14) /* ABI 3 */
@@ -57,15 +59,6 @@ static const char *const system_paths[] = {"/lib", "/lib64", "/usr/lib", "/usr/l
 static const char *const resolver_paths[] = {"/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf",
                                              "/etc/gai.conf", "/etc/services"};
 
-static int fail(char *err, size_t n, int status, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t n, int status, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    if (err && n) vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-    return status;
-}
-
 /* Appends to the report. */
 static void note(char *report, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void note(char *report, size_t n, const char *fmt, ...) {
@@ -96,7 +89,7 @@ static int allow_path(int ruleset, const char *path, uint64_t access, uint64_t h
     int fd = open(path, O_PATH | O_CLOEXEC);
     if (fd < 0) {
         if (!required) return TB_OK;
-        return fail(err, n, TB_EINVAL, "cannot grant %s: %s", path, strerror(errno));
+        return tbr_fail_into(err, n, TB_EINVAL, "cannot grant %s: %s", path, strerror(errno));
     }
     struct landlock_path_beneath_attr attr = {.allowed_access = access & handled, .parent_fd = fd};
     /* a file (not a directory) takes only the rights that apply to files */
@@ -107,7 +100,7 @@ static int allow_path(int ruleset, const char *path, uint64_t access, uint64_t h
     long rc = syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &attr, 0);
     int e = errno;
     close(fd);
-    if (rc != 0) return fail(err, n, TB_ERROR, "Landlock refused the rule for %s: %s", path, strerror(e));
+    if (rc != 0) return tbr_fail_into(err, n, TB_ERROR, "Landlock refused the rule for %s: %s", path, strerror(e));
     return TB_OK;
 }
 
@@ -115,7 +108,7 @@ static int allow_ports(int ruleset, const uint16_t *ports, size_t count, uint64_
     for (size_t i = 0; i < count; i++) {
         struct ll_net_port_attr attr = {.allowed_access = access, .port = ports[i]};
         if (syscall(SYS_landlock_add_rule, ruleset, LL_RULE_NET_PORT, &attr, 0) != 0)
-            return fail(err, n, TB_ERROR, "Landlock refused the rule for TCP port %u: %s", (unsigned)ports[i],
+            return tbr_fail_into(err, n, TB_ERROR, "Landlock refused the rule for TCP port %u: %s", (unsigned)ports[i],
                         strerror(errno));
     }
     return TB_OK;
@@ -126,7 +119,7 @@ static int landlock(const tbr_sandbox_grants *g, tbr_sandbox_mode mode, char *re
     int abi = tbr_sandbox_landlock_abi();
     if (abi < 1) {
         if (mode == TBR_SANDBOX_REQUIRE)
-            return fail(err, n, TB_ENOTSUP, "the kernel has no Landlock (or it is disabled): file-system grants "
+            return tbr_fail_into(err, n, TB_ENOTSUP, "the kernel has no Landlock (or it is disabled): file-system grants "
                                             "cannot be enforced");
         note(report, rn, "; NOT enforced: file-system grants (the kernel has no Landlock)");
         return TB_OK;
@@ -140,12 +133,12 @@ static int landlock(const tbr_sandbox_grants *g, tbr_sandbox_mode mode, char *re
         size = sizeof attr;
     } else if (want_net) {
         if (mode == TBR_SANDBOX_REQUIRE)
-            return fail(err, n, TB_ENOTSUP, "the kernel's Landlock (ABI %d) has no network rules: TCP port grants "
+            return tbr_fail_into(err, n, TB_ENOTSUP, "the kernel's Landlock (ABI %d) has no network rules: TCP port grants "
                                             "cannot be enforced (ABI 4 or later needed)", abi);
         note(report, rn, "; NOT enforced: TCP port grants (Landlock ABI %d has no network rules)", abi);
     }
     int ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, size, 0);
-    if (ruleset < 0) return fail(err, n, TB_ERROR, "cannot create a Landlock ruleset: %s", strerror(errno));
+    if (ruleset < 0) return tbr_fail_into(err, n, TB_ERROR, "cannot create a Landlock ruleset: %s", strerror(errno));
     int rc = TB_OK;
     uint64_t handled = attr.handled_access_fs;
     for (size_t i = 0; rc == TB_OK && i < sizeof system_paths / sizeof *system_paths; i++)
@@ -162,7 +155,7 @@ static int landlock(const tbr_sandbox_grants *g, tbr_sandbox_mode mode, char *re
     if (rc == TB_OK && attr.handled_access_net & LL_NET_BIND_TCP)
         rc = allow_ports(ruleset, g->tcp_bind, g->ntcp_bind, LL_NET_BIND_TCP, err, n);
     if (rc == TB_OK && syscall(SYS_landlock_restrict_self, ruleset, 0) != 0)
-        rc = fail(err, n, TB_ERROR, "cannot enforce the Landlock ruleset: %s", strerror(errno));
+        rc = tbr_fail_into(err, n, TB_ERROR, "cannot enforce the Landlock ruleset: %s", strerror(errno));
     close(ruleset);
     if (rc == TB_OK)
         note(report, rn, "; Landlock ABI %d: %zu path(s) readable, %zu writable%s%s", abi, g->nread, g->nwrite,
@@ -174,7 +167,7 @@ static int landlock(const tbr_sandbox_grants *g, tbr_sandbox_mode mode, char *re
 static int seccomp_filter(const tbr_sandbox_grants *g, char *report, size_t rn, char *err, size_t n) {
     if (g->net && g->processes) return TB_OK;
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
-    if (!ctx) return fail(err, n, TB_ERROR, "cannot set up seccomp");
+    if (!ctx) return tbr_fail_into(err, n, TB_ERROR, "cannot set up seccomp");
     int rc = 0;
     if (!g->net) {
         rc |= seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 0);
@@ -193,7 +186,7 @@ static int seccomp_filter(const tbr_sandbox_grants *g, char *report, size_t rn, 
     }
     if (rc == 0) rc = seccomp_load(ctx);
     seccomp_release(ctx);
-    if (rc != 0) return fail(err, n, TB_ERROR, "cannot install the seccomp filter: %s", strerror(-rc));
+    if (rc != 0) return tbr_fail_into(err, n, TB_ERROR, "cannot install the seccomp filter: %s", strerror(-rc));
     note(report, rn, "; seccomp:%s%s", g->net ? "" : " no sockets", g->processes ? "" : " no processes");
     return TB_OK;
 }
@@ -201,7 +194,7 @@ static int seccomp_filter(const tbr_sandbox_grants *g, char *report, size_t rn, 
 static int limit(int resource, uint64_t value, const char *name, char *report, size_t rn, char *err, size_t n) {
     if (!value) return TB_OK;
     struct rlimit rl = {value, value};
-    if (setrlimit(resource, &rl) != 0) return fail(err, n, TB_ERROR, "cannot set %s: %s", name, strerror(errno));
+    if (setrlimit(resource, &rl) != 0) return tbr_fail_into(err, n, TB_ERROR, "cannot set %s: %s", name, strerror(errno));
     note(report, rn, "; %s %llu", name, (unsigned long long)value);
     return TB_OK;
 }
@@ -210,7 +203,7 @@ int tbr_sandbox_apply(const tbr_sandbox_grants *g, tbr_sandbox_mode mode, char *
                       size_t n) {
     if (report && rn) report[0] = '\0';
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-        return fail(err, n, TB_ERROR, "cannot set no-new-privileges: %s", strerror(errno));
+        return tbr_fail_into(err, n, TB_ERROR, "cannot set no-new-privileges: %s", strerror(errno));
     note(report, rn, "no new privileges");
     int rc = limit(RLIMIT_AS, g->memory_bytes, "RLIMIT_AS", report, rn, err, n);
     if (rc == TB_OK) rc = limit(RLIMIT_NOFILE, g->open_files, "RLIMIT_NOFILE", report, rn, err, n);

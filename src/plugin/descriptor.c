@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "value/arena.h"
 #include "plugin/options.h"
 #include "value/json.h"
@@ -40,15 +41,6 @@ const char *tbr_permission_name(uint32_t kind) {
     static const char *const names[] = {NULL, "net-connect", "net-listen", "fs-read",
                                         "fs-write", "process"};
     return kind >= 1 && kind <= TB_PERM_PROCESS ? names[kind] : "unknown";
-}
-
-static int fail(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t n, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    if (err && n) vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-    return TB_EINVAL;
 }
 
 /* Names are what the language and file names can carry: [a-z0-9_] and, for plugins, '-'. */
@@ -179,14 +171,14 @@ static int copy_options(tbr_plugin *p, tbr_component *c, const tb_component *src
     uint32_t count = c->desc.option_count;
     if (count == 0) return TB_OK;
     if (count > MAX_OPTIONS)
-        return fail(err, n, "%s '%s': option_count %u is more than the %u allowed", kname, cname,
+        return tbr_fail_into(err, n, TB_EINVAL, "%s '%s': option_count %u is more than the %u allowed", kname, cname,
                     count, MAX_OPTIONS);
     if (!src->options)
-        return fail(err, n, "%s '%s': option_count is %u but options is NULL", kname, cname,
+        return tbr_fail_into(err, n, TB_EINVAL, "%s '%s': option_count is %u but options is NULL", kname, cname,
                     count);
     uint32_t stride = src->options[0].struct_size;
     if (stride < sizeof(tb_option) || stride > 4 * sizeof(tb_option))
-        return fail(err, n, "%s '%s': option struct_size %u is invalid: expected %zu",
+        return tbr_fail_into(err, n, TB_EINVAL, "%s '%s': option struct_size %u is invalid: expected %zu",
                     kname, cname, stride, sizeof(tb_option));
     c->options = calloc(count, sizeof *c->options);
     c->defaults = calloc(count, sizeof *c->defaults);
@@ -195,29 +187,29 @@ static int copy_options(tbr_plugin *p, tbr_component *c, const tb_component *src
     for (uint32_t i = 0; i < count; i++) {
         const tb_option *o = (const tb_option *)((const char *)src->options + (size_t)i * stride);
         if (o->struct_size != stride)
-            return fail(err, n, "%s '%s': option %u has struct_size %u, expected %u as the first",
+            return tbr_fail_into(err, n, TB_EINVAL, "%s '%s': option %u has struct_size %u, expected %u as the first",
                         kname, cname, i, o->struct_size, stride);
         memcpy(&c->options[i], o, sizeof(tb_option));
         tb_option *co = &c->options[i];
         if (!valid_name(co->name, false))
-            return fail(err, n, "%s '%s': option %u has an invalid name '%s': expected [a-z0-9_]+",
+            return tbr_fail_into(err, n, TB_EINVAL, "%s '%s': option %u has an invalid name '%s': expected [a-z0-9_]+",
                         kname, cname, i, co->name ? co->name : "(null)");
         for (uint32_t j = 0; j < i; j++)
             if (strcmp(c->options[j].name, co->name) == 0)
-                return fail(err, n, "%s '%s': option '%s' is declared twice", kname, cname,
+                return tbr_fail_into(err, n, TB_EINVAL, "%s '%s': option '%s' is declared twice", kname, cname,
                             co->name);
         if (co->type < TB_OPT_BOOL || co->type > TB_OPT_ANY)
-            return fail(err, n, "%s '%s': option '%s' has unknown type %u", kname, cname,
+            return tbr_fail_into(err, n, TB_EINVAL, "%s '%s': option '%s' has unknown type %u", kname, cname,
                         co->name, co->type);
         if (co->default_value) {
             char why[160] = "";
             if ((co->flags & TB_OPT_REQUIRED))
-                return fail(err, n, "%s '%s': option '%s' is required and has a default",
+                return tbr_fail_into(err, n, TB_EINVAL, "%s '%s': option '%s' is required and has a default",
                             kname, cname, co->name);
             int rc = parse_default(p->arena, co, &c->defaults[i], why, sizeof why);
             if (rc == TB_ENOMEM) return rc;
             if (rc)
-                return fail(err, n, "%s '%s': option '%s': default \"%s\" is invalid for type %s: %s",
+                return tbr_fail_into(err, n, TB_EINVAL, "%s '%s': option '%s': default \"%s\" is invalid for type %s: %s",
                             kname, cname, co->name, co->default_value,
                             tbr_option_type_name(co->type), why);
             c->has_default[i] = true;
@@ -230,37 +222,37 @@ static int copy_options(tbr_plugin *p, tbr_component *c, const tb_component *src
 
 static int copy_component(tbr_plugin *p, tbr_component *c, const tb_component *src,
                           uint32_t index, char *err, size_t n) {
-    if (!src) return fail(err, n, "component %u is NULL", index);
+    if (!src) return tbr_fail_into(err, n, TB_EINVAL, "component %u is NULL", index);
     if (src->struct_size < sizeof(tb_component))
-        return fail(err, n, "component %u: struct_size %u is invalid: expected at least %zu",
+        return tbr_fail_into(err, n, TB_EINVAL, "component %u: struct_size %u is invalid: expected at least %zu",
                     index, src->struct_size, sizeof(tb_component));
     memcpy(&c->desc, src, sizeof(tb_component));
     c->plugin = p;
     const char *kname = tbr_kind_name(c->desc.kind);
     size_t vsize = vtable_size(c->desc.kind);
     if (!vsize)
-        return fail(err, n, "component %u: unknown kind %u: expected 1..5", index, c->desc.kind);
+        return tbr_fail_into(err, n, TB_EINVAL, "component %u: unknown kind %u: expected 1..5", index, c->desc.kind);
     if (!valid_component_name(c->desc.name))
-        return fail(err, n, "%s %u has an invalid name '%s': expected [a-z0-9_-]+ or module::name", kname, index,
+        return tbr_fail_into(err, n, TB_EINVAL, "%s %u has an invalid name '%s': expected [a-z0-9_-]+ or module::name", kname, index,
                     c->desc.name ? c->desc.name : "(null)");
     if (!c->desc.description) c->desc.description = "";
     if (!c->desc.vtable)
-        return fail(err, n, "%s '%s': vtable is NULL", kname, c->desc.name);
+        return tbr_fail_into(err, n, TB_EINVAL, "%s '%s': vtable is NULL", kname, c->desc.name);
     uint32_t vs = *(const uint32_t *)c->desc.vtable;
     size_t vmin = vtable_min_size(c->desc.kind, p->desc.abi_minor);
     if (vs < vmin || vs > 4 * vsize)
-        return fail(err, n, "%s '%s': vtable struct_size %u is invalid: expected %zu for ABI 1.%u",
+        return tbr_fail_into(err, n, TB_EINVAL, "%s '%s': vtable struct_size %u is invalid: expected %zu for ABI 1.%u",
                     kname, c->desc.name, vs, vmin, p->desc.abi_minor);
     /* fields a smaller (older) vtable lacks stay zero: absent optional callbacks */
     memcpy(&c->vt, c->desc.vtable, vs < vsize ? vs : vsize);
     c->desc.vtable = &c->vt;
     const char *missing = missing_callback(c);
     if (missing)
-        return fail(err, n, "%s '%s': required callback '%s' is NULL", kname, c->desc.name,
+        return tbr_fail_into(err, n, TB_EINVAL, "%s '%s': required callback '%s' is NULL", kname, c->desc.name,
                     missing);
     if (c->desc.kind == TB_KIND_CONNECTOR &&
         !(c->vt.connector.flags & (TB_CONNECTOR_SOURCE | TB_CONNECTOR_SINK)))
-        return fail(err, n, "connector '%s': flags name neither a source nor a sink half",
+        return tbr_fail_into(err, n, TB_EINVAL, "connector '%s': flags name neither a source nor a sink half",
                     c->desc.name);
     return copy_options(p, c, src, err, n);
 }
@@ -272,13 +264,13 @@ static int copy_permissions(tbr_plugin *p, const tb_plugin_descriptor *d, char *
     }
     uint32_t count = p->desc.permission_count;
     if (count > MAX_PERMISSIONS)
-        return fail(err, n, "permission_count %u is more than the %u allowed", count,
+        return tbr_fail_into(err, n, TB_EINVAL, "permission_count %u is more than the %u allowed", count,
                     MAX_PERMISSIONS);
     if (!d->permissions)
-        return fail(err, n, "permission_count is %u but permissions is NULL", count);
+        return tbr_fail_into(err, n, TB_EINVAL, "permission_count is %u but permissions is NULL", count);
     uint32_t stride = d->permissions[0].struct_size;
     if (stride < sizeof(tb_permission) || stride > 4 * sizeof(tb_permission))
-        return fail(err, n, "permission struct_size %u is invalid: expected %zu", stride,
+        return tbr_fail_into(err, n, TB_EINVAL, "permission struct_size %u is invalid: expected %zu", stride,
                     sizeof(tb_permission));
     p->permissions = calloc(count, sizeof *p->permissions);
     if (!p->permissions) return TB_ENOMEM;
@@ -287,10 +279,10 @@ static int copy_permissions(tbr_plugin *p, const tb_plugin_descriptor *d, char *
             (const tb_permission *)((const char *)d->permissions + (size_t)i * stride);
         memcpy(&p->permissions[i], s, sizeof(tb_permission));
         if (s->struct_size != stride)
-            return fail(err, n, "permission %u has struct_size %u, expected %u as the first", i,
+            return tbr_fail_into(err, n, TB_EINVAL, "permission %u has struct_size %u, expected %u as the first", i,
                         s->struct_size, stride);
         if (s->kind < TB_PERM_NET_CONNECT || s->kind > TB_PERM_PROCESS)
-            return fail(err, n, "permission %u has unknown kind %u: expected 1..5", i, s->kind);
+            return tbr_fail_into(err, n, TB_EINVAL, "permission %u has unknown kind %u: expected 1..5", i, s->kind);
         if (!p->permissions[i].reason) p->permissions[i].reason = "";
     }
     p->permission_count = count;
@@ -302,20 +294,20 @@ int tbr_plugin_from_descriptor(const tb_plugin_descriptor *d, const char *path,
                                tbr_plugin **out, char *err, size_t n) {
     *out = NULL;
     if (d->magic != TB_PLUGIN_MAGIC)
-        return fail(err, n, "bad magic: expected 0x%08x, found 0x%08x", TB_PLUGIN_MAGIC, d->magic);
+        return tbr_fail_into(err, n, TB_EINVAL, "bad magic: expected 0x%08x, found 0x%08x", TB_PLUGIN_MAGIC, d->magic);
     if (d->abi_major != TB_ABI_MAJOR)
-        return fail(err, n,
+        return tbr_fail_into(err, n, TB_EINVAL,
                     "ABI major mismatch: built for ABI %u.%u, this runtime provides ABI %d.%d",
                     d->abi_major, d->abi_minor, TB_ABI_MAJOR, TB_ABI_MINOR);
     if (d->abi_minor > TB_ABI_MINOR)
-        return fail(err, n,
+        return tbr_fail_into(err, n, TB_EINVAL,
                     "built for a newer ABI: built for ABI %u.%u, this runtime provides ABI "
                     "%d.%d; upgrade temblor or rebuild the plugin for ABI %d.%d",
                     d->abi_major, d->abi_minor, TB_ABI_MAJOR, TB_ABI_MINOR, TB_ABI_MAJOR,
                     TB_ABI_MINOR);
     size_t need = d->abi_minor == 0 ? DESCRIPTOR_SIZE_1_0 : sizeof(tb_plugin_descriptor);
     if (d->struct_size < need || d->struct_size > sizeof(tb_plugin_descriptor))
-        return fail(err, n,
+        return tbr_fail_into(err, n, TB_EINVAL,
                     "invalid descriptor struct_size: expected %zu bytes for ABI %u.%u, found %u",
                     need, d->abi_major, d->abi_minor, d->struct_size);
 
@@ -332,22 +324,22 @@ int tbr_plugin_from_descriptor(const tb_plugin_descriptor *d, const char *path,
 
     rc = TB_EINVAL;
     if (!valid_name(p->desc.name, true)) {
-        fail(err, n, "invalid plugin name '%s': expected [a-z0-9_-]+ of at most %u characters",
+        tbr_fail_into(err, n, TB_EINVAL, "invalid plugin name '%s': expected [a-z0-9_-]+ of at most %u characters",
              p->desc.name ? p->desc.name : "(null)", MAX_NAME);
         goto fail;
     }
     if (!p->desc.version || !*p->desc.version) {
-        fail(err, n, "plugin '%s' has no version", p->desc.name);
+        tbr_fail_into(err, n, TB_EINVAL, "plugin '%s' has no version", p->desc.name);
         goto fail;
     }
     if (!p->desc.description) p->desc.description = "";
     if (p->desc.component_count == 0 || p->desc.component_count > MAX_COMPONENTS) {
-        fail(err, n, "plugin '%s': component_count %u is invalid: expected 1..%u", p->desc.name,
+        tbr_fail_into(err, n, TB_EINVAL, "plugin '%s': component_count %u is invalid: expected 1..%u", p->desc.name,
              p->desc.component_count, MAX_COMPONENTS);
         goto fail;
     }
     if (!p->desc.components) {
-        fail(err, n, "plugin '%s': components is NULL", p->desc.name);
+        tbr_fail_into(err, n, TB_EINVAL, "plugin '%s': components is NULL", p->desc.name);
         goto fail;
     }
     p->components = calloc(p->desc.component_count, sizeof *p->components);
@@ -362,7 +354,7 @@ int tbr_plugin_from_descriptor(const tb_plugin_descriptor *d, const char *path,
         for (uint32_t j = 0; j < i; j++) {
             if (p->components[j].desc.kind == p->components[i].desc.kind &&
                 strcmp(p->components[j].desc.name, p->components[i].desc.name) == 0) {
-                rc = fail(err, n, "%s '%s' is declared twice",
+                rc = tbr_fail_into(err, n, TB_EINVAL, "%s '%s' is declared twice",
                           tbr_kind_name(p->components[i].desc.kind), p->components[i].desc.name);
                 goto fail;
             }

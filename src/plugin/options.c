@@ -5,18 +5,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "value/clone.h"
 
 const char *tbr_value_type_name(uint32_t type) { return tb_type_name(type); }
-
-static int fail(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t n, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    if (err && n) vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-    return TB_EINVAL;
-}
 
 bool tbr_option_coerce(uint32_t type, const tb_value *v, tb_value *out) {
     *out = *v;
@@ -66,7 +58,7 @@ int tbr_options_apply(const tbr_component *c, const tb_value *config, tb_arena *
     const char *kname = tbr_kind_name(c->desc.kind), *cname = c->desc.name;
     *out = tb_object();
     if (config && config->type != TB_OBJECT && config->type != TB_NULL)
-        return fail(err, n, "%s '%s': configuration must be a record, found %s", kname, cname,
+        return tbr_fail_into(err, n, TB_EINVAL, "%s '%s': configuration must be a record, found %s", kname, cname,
                     tbr_value_type_name(config->type));
     uint32_t count = config && config->type == TB_OBJECT ? config->len : 0;
     for (uint32_t i = 0; i < count; i++) {
@@ -79,12 +71,12 @@ int tbr_options_apply(const tbr_component *c, const tb_value *config, tb_arena *
             for (uint32_t k = 0; k < c->desc.option_count && used < sizeof known; k++)
                 used += (size_t)snprintf(known + used, sizeof known - used, "%s%s",
                                          k ? ", " : "", c->options[k].name);
-            return fail(err, n, "%s '%s': unknown option '%.*s' (known options: %s)", kname,
+            return tbr_fail_into(err, n, TB_EINVAL, "%s '%s': unknown option '%.*s' (known options: %s)", kname,
                         cname, (int)m->key_len, m->key, c->desc.option_count ? known : "none");
         }
         tb_value v;
         if (!tbr_option_coerce(o->type, &m->value, &v))
-            return fail(err, n, "%s '%s': option '%s': expected %s, found %s", kname, cname,
+            return tbr_fail_into(err, n, TB_EINVAL, "%s '%s': option '%s': expected %s, found %s", kname, cname,
                         o->name, tbr_option_type_name(o->type),
                         tbr_value_type_name(m->value.type));
         /* a copy, so the effective configuration outlives what it was read from */
@@ -95,7 +87,7 @@ int tbr_options_apply(const tbr_component *c, const tb_value *config, tb_arena *
         const tb_option *o = &c->options[i];
         if (tb_object_getz(out, o->name)) continue;
         if (o->flags & TB_OPT_REQUIRED)
-            return fail(err, n, "%s '%s': required option '%s' (%s) is missing", kname, cname,
+            return tbr_fail_into(err, n, TB_EINVAL, "%s '%s': required option '%s' (%s) is missing", kname, cname,
                         o->name, tbr_option_type_name(o->type));
         if (!c->has_default[i]) continue;
         tb_value *slot = tb_object_append(arena, out, o->name, strlen(o->name));

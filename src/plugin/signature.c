@@ -20,6 +20,7 @@
 
 #include <sodium.h>
 
+#include "core/log.h"
 #include "value/arena.h"
 #include "value/json.h"
 
@@ -61,15 +62,6 @@ const char *tbr_signature_trust_dir(void) {
 
 /* ---- small helpers ----------------------------------------------------------------------- */
 
-static int fail(char *err, size_t n, int status, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t n, int status, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    if (err && n) vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-    return status;
-}
-
 static bool sodium_ready(void) { return sodium_init() >= 0; }
 
 static void key_id_of(const unsigned char pk[crypto_sign_PUBLICKEYBYTES], char out[KEY_ID_HEX]) {
@@ -82,7 +74,7 @@ static void key_id_of(const unsigned char pk[crypto_sign_PUBLICKEYBYTES], char o
 static char *read_text(const char *path, char *err, size_t n) {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        fail(err, n, TB_EIO, "cannot read %s: %s", path, strerror(errno));
+        tbr_fail_into(err, n, TB_EIO, "cannot read %s: %s", path, strerror(errno));
         return NULL;
     }
     char *buf = malloc(TEXT_MAX + 1);
@@ -90,7 +82,7 @@ static char *read_text(const char *path, char *err, size_t n) {
     fclose(f);
     if (!buf || len > TEXT_MAX) {
         free(buf);
-        fail(err, n, TB_EINVAL, "%s: %s", path, buf ? "too large for a key or signature file" : "out of memory");
+        tbr_fail_into(err, n, TB_EINVAL, "%s: %s", path, buf ? "too large for a key or signature file" : "out of memory");
         return NULL;
     }
     buf[len] = '\0';
@@ -113,7 +105,7 @@ static bool decode_tagged(const char *line, const char *tag, unsigned char *out,
 
 static int write_file(const char *path, const char *text, mode_t mode, bool exclusive, char *err, size_t n) {
     int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (exclusive ? O_EXCL : O_TRUNC), mode);
-    if (fd < 0) return fail(err, n, TB_EIO, "cannot write %s: %s", path, strerror(errno));
+    if (fd < 0) return tbr_fail_into(err, n, TB_EIO, "cannot write %s: %s", path, strerror(errno));
     size_t len = strlen(text), off = 0;
     while (off < len) {
         ssize_t put = write(fd, text + off, len - off);
@@ -121,11 +113,11 @@ static int write_file(const char *path, const char *text, mode_t mode, bool excl
         if (put < 0) {
             int e = errno;
             close(fd);
-            return fail(err, n, TB_EIO, "cannot write %s: %s", path, strerror(e));
+            return tbr_fail_into(err, n, TB_EIO, "cannot write %s: %s", path, strerror(e));
         }
         off += (size_t)put;
     }
-    if (close(fd) != 0) return fail(err, n, TB_EIO, "cannot write %s: %s", path, strerror(errno));
+    if (close(fd) != 0) return tbr_fail_into(err, n, TB_EIO, "cannot write %s: %s", path, strerror(errno));
     return TB_OK;
 }
 
@@ -135,8 +127,8 @@ int tbr_signature_keygen(const char *base, const char *comment, char *err, size_
     unsigned char pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
     char b64[sodium_base64_ENCODED_LEN(crypto_sign_SECRETKEYBYTES, sodium_base64_VARIANT_ORIGINAL)];
     char path[4096], text[512];
-    if (!sodium_ready()) return fail(err, n, TB_ERROR, "libsodium could not be initialised");
-    if (comment && strpbrk(comment, "\n\r")) return fail(err, n, TB_EINVAL, "a key's comment is one line");
+    if (!sodium_ready()) return tbr_fail_into(err, n, TB_ERROR, "libsodium could not be initialised");
+    if (comment && strpbrk(comment, "\n\r")) return tbr_fail_into(err, n, TB_EINVAL, "a key's comment is one line");
     crypto_sign_keypair(pk, sk);
     snprintf(path, sizeof path, "%s.key", base);
     sodium_bin2base64(b64, sizeof b64, sk, sizeof sk, sodium_base64_VARIANT_ORIGINAL);
@@ -157,10 +149,10 @@ static int find_trusted(const char *dir, const char *id, unsigned char pk[crypto
                         size_t comment_n, char *err, size_t n) {
     DIR *d = opendir(dir);
     if (!d)
-        return fail(err, n, TB_EINVAL, "signed by key %s, and the trust store %s cannot be read: %s", id, dir,
+        return tbr_fail_into(err, n, TB_EINVAL, "signed by key %s, and the trust store %s cannot be read: %s", id, dir,
                     strerror(errno));
     struct dirent *de;
-    int rc = fail(err, n, TB_EINVAL, "signed by key %s, which is not in the trust store %s", id, dir);
+    int rc = tbr_fail_into(err, n, TB_EINVAL, "signed by key %s, which is not in the trust store %s", id, dir);
     while ((de = readdir(d))) {
         size_t len = strlen(de->d_name);
         if (len < 5 || strcmp(de->d_name + len - 4, ".pub")) continue;
@@ -251,14 +243,14 @@ static void hash_hex(const void *bytes, size_t len, char out[65]) {
 int tbr_signature_sign(const void *bytes, size_t len, const char *metadata, const char *key_path,
                        const char *sig_path, char *err, size_t n) {
     unsigned char sk[crypto_sign_SECRETKEYBYTES], pk[crypto_sign_PUBLICKEYBYTES], sig[crypto_sign_BYTES];
-    if (!sodium_ready()) return fail(err, n, TB_ERROR, "libsodium could not be initialised");
-    if (strchr(metadata, '\n')) return fail(err, n, TB_EINVAL, "the metadata must be one line");
+    if (!sodium_ready()) return tbr_fail_into(err, n, TB_ERROR, "libsodium could not be initialised");
+    if (strchr(metadata, '\n')) return tbr_fail_into(err, n, TB_EINVAL, "the metadata must be one line");
     char *key = read_text(key_path, err, n);
     if (!key) return TB_EIO;
     bool ok = decode_tagged(key, SECRET_TAG, sk, sizeof sk, NULL);
     sodium_memzero(key, strlen(key));
     free(key);
-    if (!ok) return fail(err, n, TB_EINVAL, "%s: not a temblor secret key (\"" SECRET_TAG " BASE64\")", key_path);
+    if (!ok) return tbr_fail_into(err, n, TB_EINVAL, "%s: not a temblor secret key (\"" SECRET_TAG " BASE64\")", key_path);
     crypto_sign_ed25519_sk_to_pk(pk, sk);
     char id[KEY_ID_HEX], hash[65];
     key_id_of(pk, id);
@@ -267,7 +259,7 @@ int tbr_signature_sign(const void *bytes, size_t len, const char *metadata, cons
     char *text = malloc(cap);
     if (!text) {
         sodium_memzero(sk, sizeof sk);
-        return fail(err, n, TB_ENOMEM, "out of memory");
+        return tbr_fail_into(err, n, TB_ENOMEM, "out of memory");
     }
     int used = snprintf(text, cap, HEADER "\nkey: %s\nblake2b-256: %s\nmetadata: %s\n", id, hash, metadata);
     crypto_sign_detached(sig, NULL, (const unsigned char *)text, (unsigned long long)used, sk);
@@ -295,11 +287,11 @@ static bool field(char **p, const char *name, char **value) {
 int tbr_signature_verify(const void *bytes, size_t len, const char *sig_path, const char *dir, char **signed_meta,
                          char *who, size_t who_n, char *err, size_t n) {
     *signed_meta = NULL;
-    if (!sodium_ready()) return fail(err, n, TB_ERROR, "libsodium could not be initialised");
-    if (access(sig_path, F_OK) != 0) return fail(err, n, TB_EINVAL, "no signature file (looked for %s)", sig_path);
+    if (!sodium_ready()) return tbr_fail_into(err, n, TB_ERROR, "libsodium could not be initialised");
+    if (access(sig_path, F_OK) != 0) return tbr_fail_into(err, n, TB_EINVAL, "no signature file (looked for %s)", sig_path);
     char why[512];
     char *text = read_text(sig_path, why, sizeof why);
-    if (!text) return fail(err, n, TB_EINVAL, "%s", why);
+    if (!text) return tbr_fail_into(err, n, TB_EINVAL, "%s", why);
     unsigned char sig[crypto_sign_BYTES], pk[crypto_sign_PUBLICKEYBYTES];
     char comment[256] = "", got[65];
     char *p = text, *id = NULL, *hash = NULL, *meta = NULL, *sig64 = NULL;
@@ -310,23 +302,23 @@ int tbr_signature_verify(const void *bytes, size_t len, const char *sig_path, co
     size_t signed_len = sig_line ? (size_t)(sig_line - text) + 1 : 0;
     bool verified = false;
     if (strncmp(p, HEADER "\n", sizeof HEADER)) {
-        rc = fail(err, n, TB_EINVAL, "%s: line 1: expected \"" HEADER "\"", sig_path);
+        rc = tbr_fail_into(err, n, TB_EINVAL, "%s: line 1: expected \"" HEADER "\"", sig_path);
         goto out;
     }
     p += sizeof HEADER;
     if (!field(&p, "key", &id) || !field(&p, "blake2b-256", &hash) || !field(&p, "metadata", &meta) ||
         (size_t)(p - text) != signed_len) {
-        rc = fail(err, n, TB_EINVAL, "%s: expected the lines key, blake2b-256 and metadata after the header",
+        rc = tbr_fail_into(err, n, TB_EINVAL, "%s: expected the lines key, blake2b-256 and metadata after the header",
                   sig_path);
         goto out;
     }
     if (!field(&p, "signature", &sig64) || *p) {
-        rc = fail(err, n, TB_EINVAL, "%s: expected one last line \"signature: BASE64\"", sig_path);
+        rc = tbr_fail_into(err, n, TB_EINVAL, "%s: expected one last line \"signature: BASE64\"", sig_path);
         goto out;
     }
     if (sodium_base642bin(sig, sizeof sig, sig64, strlen(sig64), NULL, &sig_len, NULL, sodium_base64_VARIANT_ORIGINAL) ||
         sig_len != sizeof sig) {
-        rc = fail(err, n, TB_EINVAL, "%s: the signature line is not base64 of %u bytes", sig_path,
+        rc = tbr_fail_into(err, n, TB_EINVAL, "%s: the signature line is not base64 of %u bytes", sig_path,
                   (unsigned)crypto_sign_BYTES);
         goto out;
     }
@@ -335,7 +327,7 @@ int tbr_signature_verify(const void *bytes, size_t len, const char *sig_path, co
         /* field() cut the lines it read into strings: verify a copy of them as they were */
         char *orig = malloc(signed_len);
         if (!orig) {
-            rc = fail(err, n, TB_ENOMEM, "out of memory");
+            rc = tbr_fail_into(err, n, TB_ENOMEM, "out of memory");
             goto out;
         }
         memcpy(orig, text, signed_len);
@@ -345,17 +337,17 @@ int tbr_signature_verify(const void *bytes, size_t len, const char *sig_path, co
         free(orig);
     }
     if (!verified) {
-        rc = fail(err, n, TB_EINVAL, "the signature does not verify with key %s: %s was altered", id, sig_path);
+        rc = tbr_fail_into(err, n, TB_EINVAL, "the signature does not verify with key %s: %s was altered", id, sig_path);
         goto out;
     }
     hash_hex(bytes, len, got);
     if (strcmp(got, hash)) {
-        rc = fail(err, n, TB_EINVAL, "the library's bytes are not those signed (blake2b-256 %s signed, %s found)",
+        rc = tbr_fail_into(err, n, TB_EINVAL, "the library's bytes are not those signed (blake2b-256 %s signed, %s found)",
                   hash, got);
         goto out;
     }
     if (!(*signed_meta = strdup(meta))) {
-        rc = fail(err, n, TB_ENOMEM, "out of memory");
+        rc = tbr_fail_into(err, n, TB_ENOMEM, "out of memory");
         goto out;
     }
     snprintf(who, who_n, "%s%s%s%s", id, comment[0] ? " (" : "", comment, comment[0] ? ")" : "");
