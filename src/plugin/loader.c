@@ -62,6 +62,10 @@ static int open_as(const char *open_path, const char *path, tbr_plugin **out, ch
         prefix_error(err, n, path, msg);
         return TB_EINVAL;
     }
+    /* a bare file name is a file here, not a name for the dynamic linker to search for */
+    char local[PATH_MAX];
+    if (!strchr(open_path, '/') && snprintf(local, sizeof local, "./%s", open_path) < (int)sizeof local)
+        open_path = local;
     /* RTLD_NOW: an unresolved symbol refuses the library here, not at the first call;
      * RTLD_LOCAL: one plugin's symbols never satisfy another's. */
     dlerror();

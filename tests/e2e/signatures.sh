@@ -70,6 +70,27 @@ check "... and what is missing" grep -q "unknown connector 'stdio'" run.err || s
 echo hello | "$temblor" run --signatures warn --trust elsewhere --plugin-path signed echo.troy >run.out 2>run.err
 check "warn: the flow runs" test "$(cat run.out)" = hello
 check "warn: with a warning" grep -q 'signature: .*(loaded anyway: the signature policy is warn)' run.err
+# a plugin loaded at run time through the admin interface is checked the same way
+"$temblor" run --signatures require --trust trust --plugin-path signed --admin admin.sock 2>admin.err &
+server=$!
+wait_for 30 test -S admin.sock
+cp "$plugins"/tb-codec-json.so unsigned-json.so
+"$temblor" plugin load "$work/unsigned-json.so" --admin admin.sock >load.out 2>&1
+check "admin load under require: an unsigned library is refused" test $? -ne 0
+check "... naming the file and the reason" grep -q 'unsigned-json.so: refused by the signature policy (require): no signature file' load.out ||
+    show load.out
+cp signed/tb-codec-string.so resigned.so
+# (a bare file name is the file in this directory)
+"$temblor" plugin sign --key dev.key resigned.so >sign.out 2>&1
+check "sign takes a bare file name" test -f resigned.so.sig || show sign.out
+# the same plugin (string) is loaded already: a signed copy passes the signature check and is
+# refused only as a duplicate
+"$temblor" plugin load "$work/resigned.so" --admin admin.sock >load.out 2>&1
+check "admin load under require: a signed library passes the signature check (refused only as a duplicate)" \
+    grep -q "resigned.so: duplicate plugin name 'string'" load.out || show load.out
+kill -TERM $server
+wait $server 2>/dev/null
+
 "$temblor" run --signatures sometimes echo.troy >/dev/null 2>run.err
 check "a bad policy is a usage error" grep -q -- '--signatures must be require, warn or off' run.err
 
