@@ -88,6 +88,13 @@ check "sign takes a bare file name" test -f resigned.so.sig || show sign.out
 "$temblor" plugin load "$work/resigned.so" --admin admin.sock >load.out 2>&1
 check "admin load under require: a signed library passes the signature check (refused only as a duplicate)" \
     grep -q "resigned.so: duplicate plugin name 'string'" load.out || show load.out
+cp resigned.so tampered-admin.so
+cp resigned.so.sig tampered-admin.so.sig
+printf 'Z' | dd of=tampered-admin.so bs=1 seek=3000 conv=notrunc 2>/dev/null
+"$temblor" plugin load "$work/tampered-admin.so" --admin admin.sock >load.out 2>&1
+check "admin load under require: a tampered library is refused, because its bytes are not those signed" \
+    grep -q "tampered-admin.so: refused by the signature policy (require): the library's bytes are not those signed" load.out ||
+    show load.out
 kill -TERM $server
 wait $server 2>/dev/null
 
