@@ -22,6 +22,8 @@
 #include "host/context.h"
 #include "host/loop.h"
 
+#include "delivery_fix.h"
+
 #ifndef HTTPC_PEER
 #error "HTTPC_PEER must name http_peer.py"
 #endif
@@ -185,47 +187,7 @@ static inline int push_text(tb_fix *f, const char *text, uint64_t token) {
     return push_events(f, &e, 1, token);
 }
 
-/* Every delivery report taken from an instance so far. */
-typedef struct deliveries {
-    tbr_delivery d[1024];
-    size_t n;
-    tb_context *primed;
-} deliveries;
 
-/* The delivery reported for token so far: 1 (none yet) or its status. */
-static inline int delivered(tb_fix *f, deliveries *ds, uint64_t token) {
-    tbr_delivery d[64];
-    size_t n;
-    /* tbr_context_take_deliveries memcpy()s from a NULL array before the first report (UBSan
-     * stops there): a report for token 0, which no batch has, makes the array exist */
-    if (ds->primed != f->inst->ctx) {
-        tbr_host_api()->delivered(f->inst->ctx, 0, TB_OK);
-        ds->primed = f->inst->ctx;
-    }
-    while ((n = tbr_context_take_deliveries(f->inst->ctx, d, 64)) > 0)
-        for (size_t i = 0; i < n; i++) {
-            assert_true(ds->n < sizeof ds->d / sizeof ds->d[0]);
-            ds->d[ds->n++] = d[i];
-        }
-    int status = 1;
-    for (size_t i = 0; i < ds->n; i++)
-        if (ds->d[i].token == token) {
-            assert_int_equal(status, 1); /* reported once */
-            status = ds->d[i].status;
-        }
-    return status;
-}
-
-/* Pumps the loop until token is reported; returns its status. */
-static inline int wait_delivered(tbr_loop *loop, tb_fix *f, deliveries *ds, uint64_t token) {
-    uint64_t t0 = tbr_now_ns();
-    int st;
-    while ((st = delivered(f, ds, token)) == 1) {
-        if (past(t0)) fail_msg("batch %llu never reported", (unsigned long long)token);
-        tbr_loop_run_once(loop, 10);
-    }
-    return st;
-}
 
 /* ---- pulling responses ---------------------------------------------------------------------- */
 

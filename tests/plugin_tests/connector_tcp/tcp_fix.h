@@ -29,6 +29,8 @@
 #include "host/context.h"
 #include "host/loop.h"
 
+#include "delivery_fix.h"
+
 #define DEADLINE_NS (30ull * 1000000000ull) /* a loaded 2-core machine under ASan is slow */
 
 static inline const tb_connector_vtable *vt(tb_fix *f) { return &f->inst->component->vt.connector; }
@@ -223,37 +225,6 @@ static inline int push_text(tb_fix *f, uint32_t stream, const char *text, uint64
     return push_events(f, &e, 1, token);
 }
 
-/* Every delivery report taken from an instance so far. */
-typedef struct deliveries {
-    tbr_delivery d[4096];
-    size_t n;
-    tb_context *primed;
-} deliveries;
-
-/* The delivery reported for token so far: 1 (none yet) or its status. */
-static inline int delivered(tb_fix *f, deliveries *ds, uint64_t token) {
-    tbr_delivery d[64];
-    size_t n;
-    /* tbr_context_take_deliveries memcpy()s from a NULL array before the context's first
-     * report (undefined behaviour, which UBSan stops at): a report for token 0, which no batch
-     * has, makes that array exist */
-    if (ds->primed != f->inst->ctx) {
-        tbr_host_api()->delivered(f->inst->ctx, 0, TB_OK);
-        ds->primed = f->inst->ctx;
-    }
-    while ((n = tbr_context_take_deliveries(f->inst->ctx, d, 64)) > 0)
-        for (size_t i = 0; i < n; i++) {
-            assert_true(ds->n < sizeof ds->d / sizeof ds->d[0]);
-            ds->d[ds->n++] = d[i];
-        }
-    int status = 1;
-    for (size_t i = 0; i < ds->n; i++)
-        if (ds->d[i].token == token) {
-            assert_int_equal(status, 1); /* reported once */
-            status = ds->d[i].status;
-        }
-    return status;
-}
 
 /* ---- plain sockets ------------------------------------------------------------------------ */
 
