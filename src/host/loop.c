@@ -85,11 +85,20 @@ fail:
 
 void tbr_loop_set_busy_clock(tbr_loop *loop, _Atomic uint64_t *busy) { loop->busy = busy; }
 
-void tbr_loop_set_owner(tbr_loop *loop, bool running) { atomic_store(&loop->owner, running ? gettid() : 0); }
+/* The calling thread's kernel id, asked of the kernel once per thread: the owner check runs
+ * on every timer and fd call a plugin makes. (A forked child inherits the cache: it must exec
+ * before it runs a loop, as a plugin host does.) */
+static pid_t this_thread(void) {
+    static _Thread_local pid_t tid;
+    if (!tid) tid = gettid();
+    return tid;
+}
+
+void tbr_loop_set_owner(tbr_loop *loop, bool running) { atomic_store(&loop->owner, running ? this_thread() : 0); }
 
 bool tbr_loop_on_owner(const tbr_loop *loop) {
-    pid_t owner = atomic_load(&((tbr_loop *)loop)->owner);
-    return owner == 0 || owner == gettid();
+    pid_t owner = atomic_load_explicit(&((tbr_loop *)loop)->owner, memory_order_relaxed);
+    return owner == 0 || owner == this_thread();
 }
 
 void tbr_loop_free(tbr_loop *loop) {

@@ -100,7 +100,6 @@ static enum MHD_Result complete(hs_server *s, hs_request *r) {
     r->deadline_ns = s->host->now_ns() + s->response_timeout_ns;
     enqueue(s, r);
     MHD_suspend_connection(r->conn);
-    r->suspended = true;
     tbp_hs_count(s, s->m_requests, 1);
     return MHD_YES;
 }

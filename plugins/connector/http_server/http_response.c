@@ -128,6 +128,7 @@ bool tbp_hs_answer(hs_server *s, hs_request *r, unsigned status, const char *typ
         resp = MHD_create_response_from_buffer(sizeof oom - 1, (void *)oom, MHD_RESPMEM_PERSISTENT);
         status = MHD_HTTP_INTERNAL_SERVER_ERROR;
     }
+    bool waited = tbp_hs_waiting(r); /* so its connection is suspended */
     tbp_hs_unqueue(s, r);
     tbp_hs_table_remove(s, r);
     r->state = HS_ANSWERED;
@@ -137,10 +138,7 @@ bool tbp_hs_answer(hs_server *s, hs_request *r, unsigned status, const char *typ
         r->track = track;
         s->batches[track].remaining++;
     }
-    if (r->suspended) {
-        r->suspended = false;
-        MHD_resume_connection(r->conn);
-    }
+    if (waited) MHD_resume_connection(r->conn);
     tbp_hs_count(s, s->m_responses, 1);
     return ok;
 }

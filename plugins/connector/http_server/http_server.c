@@ -84,19 +84,17 @@ bool tbp_hs_table_add(hs_server *s, hs_request *r) {
         s->table_cap = ncap;
     }
     s->table[s->ntable++] = r;
-    r->in_table = true;
     tbp_hs_gauge(s, s->m_waiting, s->ntable);
     return true;
 }
 
 void tbp_hs_table_remove(hs_server *s, hs_request *r) {
-    if (!r->in_table) return;
+    if (!tbp_hs_waiting(r)) return;
     uint32_t i = table_index(s, r->seq);
     if (i < s->ntable && s->table[i] == r) {
         memmove(&s->table[i], &s->table[i + 1], (size_t)(s->ntable - i - 1) * sizeof *s->table);
         s->ntable--;
     }
-    r->in_table = false;
     tbp_hs_gauge(s, s->m_waiting, s->ntable);
 }
 

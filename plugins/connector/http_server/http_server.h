@@ -50,8 +50,6 @@ struct hs_request {
     struct MHD_Connection *conn;
     uint64_t seq;            /* the event's id; stream = srv->stream_base + seq */
     uint32_t state;          /* HS_* */
-    bool in_table;           /* srv->table holds it (QUEUED or EMITTED) */
-    bool suspended;
     bool too_large;          /* the body passed max_body: answered 413 */
     uint8_t *body;           /* host memory, len of cap bytes */
     size_t len, cap;
@@ -62,6 +60,9 @@ struct hs_request {
     const char *method, *url, *version; /* libmicrohttpd's, valid while the request lives */
     hs_request *prev, *next; /* the pull queue (QUEUED) */
 };
+
+/* Whether r waits for its answer: it is in the table, its connection suspended. */
+static inline bool tbp_hs_waiting(const hs_request *r) { return r->state == HS_QUEUED || r->state == HS_EMITTED; }
 
 /* A batch push answered TB_EPENDING for: reported once every answer of it was sent. */
 typedef struct hs_batch {
@@ -110,7 +111,8 @@ struct hs_server {
 void tbp_hs_run(hs_server *s);
 /* The request of stream in the table, or NULL. */
 hs_request *tbp_hs_find(hs_server *s, uint32_t stream);
-/* Adds r to the table (its seq is the largest yet) / takes it out. false when out of memory. */
+/* Adds r to the table (its seq is the largest yet; it becomes QUEUED right after) / takes a
+ * waiting r out (before it is answered). false when out of memory. */
 bool tbp_hs_table_add(hs_server *s, hs_request *r);
 void tbp_hs_table_remove(hs_server *s, hs_request *r);
 void tbp_hs_count(hs_server *s, uint32_t id, int64_t delta);
