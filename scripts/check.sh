@@ -48,6 +48,9 @@ mkdir -p build/check-fuzz/corpus
 for f in tests/language/*/*.tremor tests/language/*/*.trickle tests/language/*/*.troy; do
     cp "$f" "build/check-fuzz/corpus/$(basename "$(dirname "$f")").${f##*.}"
 done
+# inputs that once crashed the parser (tests/fuzz/regressions, one file per fixed bug, named for
+# it) run first, every time
+build/check-fuzz/tests/fuzz/fuzz_script tests/fuzz/regressions/*
 build/check-fuzz/tests/fuzz/fuzz_script -max_total_time="${TEMBLOR_FUZZ_SECONDS:-60}" -max_len=4096 \
     -timeout=10 -rss_limit_mb=2048 build/check-fuzz/corpus
 

@@ -54,7 +54,7 @@ static void strip(const char **s, size_t *len, const char *prefix) {
 }
 
 static bool name_is(const char *z, const char *s, size_t n) {
-    return strncmp(z, s, n) == 0 && z[n] == '\0';
+    return strlen(z) == n && memcmp(z, s, n) == 0;
 }
 
 const tbr_aggr_fn *tbr_aggr_lookup(const char *module, size_t module_len, const char *name,

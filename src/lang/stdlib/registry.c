@@ -52,8 +52,9 @@ static void strip_std(const char **module, size_t *len) {
     }
 }
 
+/* z (a table's string) is exactly the n bytes at s; s may hold NULs (a quoted identifier) */
 static bool name_is(const char *z, const char *s, size_t n) {
-    return strncmp(z, s, n) == 0 && z[n] == '\0';
+    return strlen(z) == n && memcmp(z, s, n) == 0;
 }
 
 const tbr_fn *tbr_fn_lookup(const char *module, size_t module_len, const char *name,

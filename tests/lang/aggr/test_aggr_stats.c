@@ -32,6 +32,8 @@ static void test_lookup(void **state) {
     assert_null(tbr_aggr_lookup(NULL, 0, "sum", 3));
     /* lengths are honoured: no NUL needed */
     assert_ptr_equal(tbr_aggr_lookup("statsXX", 5, "sumXX", 3), sum);
+    /* a quoted identifier may hold NULs: no match, and no read past the table's string */
+    assert_null(tbr_aggr_lookup("stats", 5, "sum\0\0\0\0\0\0\0\0\0\0\0\0", 16));
 }
 
 static void test_table(void **state) {

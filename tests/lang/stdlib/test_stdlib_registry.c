@@ -32,6 +32,11 @@ static void test_lookup(void **state) {
     assert_non_null(lookup("path", "try_default"));
     assert_non_null(lookup("std::datetime", "with_timezone"));
     assert_null(tbr_fn_lookup(NULL, 0, "len", 3));
+    /* a quoted identifier may hold NULs: "merge" then NULs is not merge, and nothing is read
+     * past the table's string (the fuzzer found the read; ASan caught it) */
+    static const char nuls[] = "merge\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
+    assert_null(tbr_fn_lookup("record", 6, nuls, sizeof nuls - 1));
+    assert_null(tbr_fn_lookup("record\0\0\0\0\0\0\0\0", 14, "merge", 5));
 }
 
 static void test_table_contents(void **state) {
