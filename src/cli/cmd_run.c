@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "core/log.h"
 #include "engine/engine.h"
+#include "isolate/isolation.h"
 #include "lang/deploy.h"
 #include "plugin/registry.h"
 
@@ -42,6 +43,16 @@ static void usage(FILE *out) {
           "  --signatures POLICY  require, warn or off (default; also TEMBLOR_SIGNATURES): what a\n"
           "                       plugin library without a good signature by a trusted key gets\n"
           "  --trust DIR          the trusted public keys (*.pub; also TEMBLOR_TRUST)\n"
+          "  --isolate PLUGIN     run every instance of PLUGIN in a plugin host process (as\n"
+          "                       isolation = \"process\" does for one instance; repeatable)\n"
+          "  --grant PLUGIN=KIND[:TARGET]  allow PLUGIN's hosts fs-read:PATH, fs-write:PATH,\n"
+          "                       net-connect:HOST:PORT, net-listen:ADDR:PORT or process\n"
+          "                       (nothing by default; repeatable)\n"
+          "  --sandbox MODE       require (default): refuse to run a plugin host the kernel\n"
+          "                       cannot confine; degrade: run it and log what is not enforced\n"
+          "  --isolated-signatures POLICY  the signature policy plugin hosts check their\n"
+          "                       library under (default: that of --signatures)\n"
+          "See docs/isolation.md for the isolated tier.\n"
           "See docs/admin.md.\n",
           out);
 }
@@ -179,15 +190,67 @@ static bool apply_memory_limits(tbr_registry *reg, const memory_limit *limits, i
     return true;
 }
 
+/* The isolated tier's options (docs/isolation.md): `--isolate PLUGIN` and `--grant
+ * PLUGIN=KIND[:TARGET]` (repeatable), `--sandbox require|degrade`, `--isolated-signatures
+ * POLICY`. The plugins named by --isolate go into isolated[] (up to max) to be checked once
+ * loaded. Returns the new argc, or -1 after printing a usage error. */
+static int take_isolation_opts(int argc, char **argv, const char **isolated, int *nisolated, int max) {
+    int out = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        bool known = !strcmp(a, "--isolate") || !strcmp(a, "--grant") || !strcmp(a, "--sandbox") ||
+                     !strcmp(a, "--isolated-signatures");
+        if (!known) {
+            argv[out++] = argv[i];
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "temblor: %s needs a value\n", a);
+            return -1;
+        }
+        const char *v = argv[++i];
+        char err[512];
+        if (!strcmp(a, "--isolate")) {
+            if (*nisolated == max || tbr_isolation_default_isolate(v)) {
+                fprintf(stderr, "temblor: --isolate: at most %d plugins\n", max);
+                return -1;
+            }
+            isolated[(*nisolated)++] = v;
+        } else if (!strcmp(a, "--grant")) {
+            if (tbr_isolation_default_grant(v, err, sizeof err)) {
+                fprintf(stderr, "temblor: %s\n", err);
+                return -1;
+            }
+        } else if (!strcmp(a, "--sandbox")) {
+            if (strcmp(v, "require") && strcmp(v, "degrade")) {
+                fprintf(stderr, "temblor: --sandbox must be require or degrade, not '%s'\n", v);
+                return -1;
+            }
+            tbr_isolation_set_sandbox_mode(!strcmp(v, "degrade") ? TBR_SANDBOX_DEGRADE : TBR_SANDBOX_REQUIRE);
+        } else {
+            tbr_sig_policy pol;
+            if (!tbr_signature_parse_policy(v, &pol)) {
+                fprintf(stderr, "temblor: --isolated-signatures must be require, warn or off, not '%s'\n", v);
+                return -1;
+            }
+            tbr_isolation_set_signatures(pol);
+        }
+    }
+    return out;
+}
+
 int tbr_cmd_run(int argc, char **argv) {
     tbr_cli_opts opts;
     tbr_engine_opts eo = {.exit_when_done = true};
     tbr_admin_opts ao = {0};
     char token[512];
     memory_limit limits[32];
-    int nlimits = 0;
+    int nlimits = 0, nisolated = 0;
+    const char *isolated[32];
     argc = take_engine_opts(argc, argv, &eo);
+    tbr_isolation_set_call_budget_ms(eo.call_budget_ms);
     if (argc >= 0) argc = take_memory_limits(argc, argv, limits, &nlimits, 32);
+    if (argc >= 0) argc = take_isolation_opts(argc, argv, isolated, &nisolated, 32);
     if (argc >= 0) argc = take_admin_opts(argc, argv, &ao, token, sizeof token);
     if (argc < 0) return TBR_EXIT_USAGE;
     argc = tbr_cli_parse_common(argc, argv, &opts);
@@ -218,6 +281,11 @@ int tbr_cmd_run(int argc, char **argv) {
     tbr_registry_set_private_copies(reg, ao.watch_plugins);
     tbr_registry_scan_search_path(reg, opts.plugin_dirs);
     if (!apply_memory_limits(reg, limits, nlimits)) goto done;
+    for (int i = 0; i < nisolated; i++)
+        if (!tbr_registry_find_plugin(reg, isolated[i])) {
+            fprintf(stderr, "temblor: --isolate: no plugin named '%s' is loaded (see temblor plugin list)\n", isolated[i]);
+            goto done;
+        }
     for (int i = 0; i < nfiles; i++) {
         const char *path = argv[i + 1];
         if (!is_troy(path)) {

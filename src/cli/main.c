@@ -4,6 +4,7 @@
 
 #include "cli/cli.h"
 #include "core/log.h"
+#include "isolate/plugin_host.h"
 
 static void usage(FILE *out) {
     fputs("usage: temblor [--log LEVEL] COMMAND [ARGS]\n"
@@ -69,6 +70,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "check") == 0) return tbr_cmd_check(argc - i, argv + i);
     if (strcmp(cmd, "run") == 0) return tbr_cmd_run(argc - i, argv + i);
     if (strcmp(cmd, "flow") == 0) return tbr_cmd_flow(argc - i, argv + i);
+    if (strcmp(cmd, "plugin-host") == 0) return tbr_plugin_host_main(argc - i, argv + i);
     fprintf(stderr, "temblor: unknown command '%s' (see temblor --help)\n", cmd);
     return TBR_EXIT_USAGE;
 }

@@ -9,6 +9,7 @@
 #include "engine/engine.h"
 #include "engine/flow.h"
 #include "engine/pipeline_stage.h"
+#include "isolate/isolation.h"
 #include "value/arena.h"
 
 typedef struct built {
@@ -41,6 +42,24 @@ static int component_ref(flow_build *b, uint32_t kind, const tb_value *v, tbr_sp
     snprintf(buf, sizeof buf, "%.*s", (int)name->len, name->as.s);
     out->component = tbr_registry_find(tbr_engine_registry(b->e), kind, buf);
     out->config = config ? *config : tb_null();
+    /* {"name": ..., "isolation": ..., "grant": ...}: the runtime's settings travel in a copy of
+     * the configuration, where tbr_instance_create reads them (isolate/isolation.h) */
+    bool settings = false;
+    for (uint32_t i = 0; v && v->type == TB_OBJECT && i < v->len; i++)
+        settings = settings || tbr_isolation_is_setting(v->as.members[i].key, v->as.members[i].key_len);
+    if (settings) {
+        tb_value copy = tb_object();
+        const tb_value *parts[2] = {config && config->type == TB_OBJECT ? config : NULL, v};
+        for (int p = 0; p < 2; p++)
+            for (uint32_t i = 0; parts[p] && i < parts[p]->len; i++) {
+                const tb_member *m = &parts[p]->as.members[i];
+                if (p == 1 && !tbr_isolation_is_setting(m->key, m->key_len)) continue;
+                tb_value *slot = tb_object_set(b->a, &copy, m->key, m->key_len);
+                if (!slot) return TB_ENOMEM;
+                *slot = m->value;
+            }
+        out->config = copy;
+    }
     if (!out->component) return tbr_deploy_error_at(b->d, at, b->err, b->err_size, "unknown %s '%s'", tbr_kind_name(kind), buf);
     return TB_OK;
 }

@@ -60,6 +60,12 @@ void tbr_host_shutdown_reset(void);
 typedef int (*tbr_metrics_fn)(tb_arena *arena, tb_value *out);
 void tbr_host_set_metrics_provider(tbr_metrics_fn fn);
 
+/* What happens when a plugin's allocation is refused for its memory limit: by default it
+ * is logged and NULL returned; a plugin host installs a handler that ends the process instead
+ * (docs/isolation.md). fn gets the context, the size asked for and the limit. Any thread. */
+typedef void (*tbr_over_limit_fn)(tb_context *ctx, size_t size, size_t limit);
+void tbr_host_set_over_limit_handler(tbr_over_limit_fn fn);
+
 /* The message a callback set through set_error ("" if none), and clearing it before a call.
  * The thread that made the failing call. */
 const char *tbr_context_error(const tb_context *ctx);

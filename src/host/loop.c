@@ -94,7 +94,17 @@ static pid_t this_thread(void) {
     return tid;
 }
 
-void tbr_loop_set_owner(tbr_loop *loop, bool running) { atomic_store(&loop->owner, running ? this_thread() : 0); }
+/* the busy clock of the loop this thread runs, for tbr_loop_thread_waits */
+static _Thread_local _Atomic uint64_t *thread_busy;
+
+void tbr_loop_set_owner(tbr_loop *loop, bool running) {
+    atomic_store(&loop->owner, running ? this_thread() : 0);
+    thread_busy = running ? loop->busy : NULL;
+}
+
+void tbr_loop_thread_waits(bool waiting) {
+    if (thread_busy) atomic_store_explicit(thread_busy, waiting ? 0 : tbr_now_ns(), memory_order_relaxed);
+}
 
 bool tbr_loop_on_owner(const tbr_loop *loop) {
     pid_t owner = atomic_load_explicit(&((tbr_loop *)loop)->owner, memory_order_relaxed);

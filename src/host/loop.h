@@ -45,6 +45,11 @@ bool tbr_loop_on_owner(const tbr_loop *loop);
 /* A clock the loop keeps for a watchdog: 0 while it waits for something to do, and the
  * CLOCK_MONOTONIC time it woke otherwise (its callbacks run after that). Before it runs. */
 void tbr_loop_set_busy_clock(tbr_loop *loop, _Atomic uint64_t *busy);
+/* The calling thread, which runs a loop (tbr_loop_set_owner), is about to wait (true) under a
+ * watchdog of its own, an isolated instance's call budget, or is back at work (false): its
+ * busy clock stops, so the engine's watchdog does not report the wait as a stall. Does nothing
+ * on a thread that runs no loop. */
+void tbr_loop_thread_waits(bool waiting);
 
 /* Makes a blocked or the next tbr_loop_run_once return promptly. Any thread. */
 void tbr_loop_wake(tbr_loop *loop);

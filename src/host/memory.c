@@ -11,6 +11,10 @@ typedef union header {
     max_align_t align;
 } header;
 
+static _Atomic(tbr_over_limit_fn) over_limit;
+
+void tbr_host_set_over_limit_handler(tbr_over_limit_fn fn) { atomic_store(&over_limit, fn); }
+
 static bool charge(tbr_plugin *p, size_t size) {
     size_t live = atomic_fetch_add(&p->mem_live, size) + size;
     if (p->mem_limit && live > p->mem_limit) {
@@ -27,6 +31,8 @@ void *TB_CALL tbr_host_alloc(tb_context *ctx, size_t size) {
     tbr_plugin *p = ctx->plugin;
     if (size > SIZE_MAX - sizeof(header)) return NULL;
     if (!charge(p, size)) {
+        tbr_over_limit_fn fn = atomic_load(&over_limit);
+        if (fn) fn(ctx, size, p->mem_limit);
         tbr_log(TB_LOG_WARN, ctx->label, "allocation of %zu bytes refused: over the limit of %zu",
                 size, p->mem_limit);
         return NULL;
@@ -55,7 +61,11 @@ void *TB_CALL tbr_host_realloc(tb_context *ctx, void *ptr, size_t size) {
     tbr_plugin *p = ctx->plugin;
     header *h = (header *)ptr - 1;
     size_t old = h->size;
-    if (size > old && !charge(p, size - old)) return NULL;
+    if (size > old && !charge(p, size - old)) {
+        tbr_over_limit_fn fn = atomic_load(&over_limit);
+        if (fn) fn(ctx, size, p->mem_limit);
+        return NULL;
+    }
     header *n = realloc(h, sizeof(header) + size);
     if (!n) {
         if (size > old) atomic_fetch_sub(&p->mem_live, size - old);

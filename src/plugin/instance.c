@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "host/context.h"
+#include "isolate/proxy.h"
 #include "plugin/options.h"
 #include "value/arena.h"
 
@@ -31,10 +32,16 @@ int tbr_instance_create(tbr_registry *reg, const tbr_component *c, const char *l
         return TB_ENOMEM;
     }
     inst->component = c;
+    inst->plugin = c->plugin;
     inst->registry = reg;
-    int rc = tbr_options_apply(c, config, inst->arena, &inst->config, err, n);
+    tbr_isolation iso;
+    int rc = tbr_isolation_from_config(config, c->plugin->desc.name, &iso, err, n);
     if (rc) goto fail_config;
-    rc = tbr_plugin_acquire(reg, c->plugin, err, n);
+    inst->isolated = iso.process;
+    rc = tbr_options_apply(c, config, inst->arena, &inst->config, err, n);
+    if (rc) goto fail_config;
+    if (inst->isolated) tbr_plugin_hold(reg, c->plugin, true);
+    else rc = tbr_plugin_acquire(reg, c->plugin, err, n);
     if (rc) goto fail_config;
     inst->ctx = tbr_context_new_instance(c, label, &inst->config, loop);
     if (!inst->ctx) {
@@ -53,6 +60,18 @@ int tbr_instance_create(tbr_registry *reg, const tbr_component *c, const char *l
         .config = &inst->config,
         .stream = stream,
     };
+    if (inst->isolated) {
+        /* the plugin's code runs in a plugin host; this process holds a proxy */
+        args.plugin_state = NULL;
+        char why[1024];
+        rc = tbr_proxy_create(c, &args, label, &iso, &inst->state, &inst->component, why, sizeof why);
+        if (rc) {
+            if (err && n) snprintf(err, n, "%s", why);
+            goto fail_create;
+        }
+        *out = inst;
+        return TB_OK;
+    }
     rc = create(&args, &inst->state);
     if (rc) {
         if (err && n)
@@ -68,7 +87,8 @@ int tbr_instance_create(tbr_registry *reg, const tbr_component *c, const char *l
 fail_create:
     tbr_context_free(inst->ctx);
 fail_context:
-    tbr_plugin_release(reg, c->plugin);
+    if (inst->isolated) tbr_plugin_hold(reg, c->plugin, false);
+    else tbr_plugin_release(reg, c->plugin);
 fail_config:
     tbr_arena_free(inst->arena);
     free(inst);
@@ -80,9 +100,10 @@ void tbr_instance_destroy(tbr_instance *inst) {
     create_fn create;
     destroy_fn destroy;
     kind_calls(inst->component, &create, &destroy);
-    destroy(inst->state);
+    destroy(inst->state); /* a proxy's component dies with it: inst->plugin is used after */
     tbr_context_free(inst->ctx);
-    tbr_plugin_release(inst->registry, inst->component->plugin);
+    if (inst->isolated) tbr_plugin_hold(inst->registry, inst->plugin, false);
+    else tbr_plugin_release(inst->registry, inst->plugin);
     tbr_arena_free(inst->arena);
     free(inst);
 }

@@ -17,7 +17,9 @@
 struct tbr_loop;
 
 typedef struct tbr_instance {
-    const tbr_component *component;
+    const tbr_component *component; /* what to call: the plugin's, or an isolated instance's proxy */
+    tbr_plugin *plugin;
+    bool isolated;        /* runs in a plugin host (isolate/proxy.h) */
     tbr_registry *registry;
     tb_context *ctx;
     void *state;          /* what the component's create returned */
@@ -25,7 +27,10 @@ typedef struct tbr_instance {
     tb_value config;      /* effective configuration */
 } tbr_instance;
 
-/* Validates config against the component's options, takes a reference on its plugin (init
+/* Validates config against the component's options (the settings `isolation` and `grant`,
+ * isolate/isolation.h, are the runtime's: with isolation "process", or --isolate of the
+ * plugin, the instance runs in a plugin host behind a proxy, and the plugin's init runs there,
+ * not here), takes a reference on its plugin (init
  * on the first) and calls create. config is copied: the caller may free it on return.
  * label names the instance in logs. stream is handed to processors. Returns TB_OK, or a negative status with one line in err. */
 int tbr_instance_create(tbr_registry *reg, const tbr_component *c, const char *label,

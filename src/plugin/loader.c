@@ -196,11 +196,12 @@ static int check_signature(int fd, const char *path, tbr_sig_policy pol, const c
     return rc == TB_ENOMEM ? TB_ENOMEM : TB_EINVAL;
 }
 
-/* Opens a private copy of the library at path, its signature checked under pol first. */
-static int open_copy_as(const char *path, tbr_sig_policy pol, const char *trust, tbr_plugin **out, char *who,
-                        size_t who_n, char *err, size_t n) {
+int tbr_plugin_copy_checked(const char *path, tbr_sig_policy pol, const char *trust, tbr_plugin_copy *out, char *who,
+                            size_t who_n, char *err, size_t n) {
     char why[512];
-    *out = NULL;
+    out->fd = -1;
+    out->signed_meta = NULL;
+    out->path = path;
     int fd = copy_to_memfd(path, why, sizeof why);
     if (fd < 0) {
         char msg[600];
@@ -208,17 +209,33 @@ static int open_copy_as(const char *path, tbr_sig_policy pol, const char *trust,
         prefix_error(err, n, path, msg);
         return TB_EINVAL;
     }
-    char *signed_meta = NULL;
-    int rc = check_signature(fd, path, pol, trust, &signed_meta, who, who_n, err, n);
+    int rc = check_signature(fd, path, pol, trust, &out->signed_meta, who, who_n, err, n);
     if (rc) {
         close(fd);
         return rc;
     }
+    out->fd = fd;
+    return TB_OK;
+}
+
+void tbr_plugin_copy_discard(tbr_plugin_copy *copy) {
+    if (copy->fd >= 0) close(copy->fd);
+    free(copy->signed_meta);
+    copy->fd = -1;
+    copy->signed_meta = NULL;
+}
+
+int tbr_plugin_open_checked(tbr_plugin_copy *copy, tbr_plugin **out, char *err, size_t n) {
     /* the fd stays open while the library is mapped: its /proc name is then unique among
      * the libraries mapped, and the dynamic linker never hands back another copy's mapping */
     char fd_path[64];
+    const char *path = copy->path;
+    char *signed_meta = copy->signed_meta;
+    int fd = copy->fd;
+    copy->fd = -1;
+    copy->signed_meta = NULL;
     snprintf(fd_path, sizeof fd_path, "/proc/self/fd/%d", fd);
-    rc = open_as(fd_path, path, out, err, n);
+    int rc = open_as(fd_path, path, out, err, n);
     if (rc) {
         free(signed_meta);
         close_copy(fd);
@@ -241,6 +258,15 @@ static int open_copy_as(const char *path, tbr_sig_policy pol, const char *trust,
         free(signed_meta);
     }
     return rc;
+}
+
+/* Opens a private copy of the library at path, its signature checked under pol first. */
+static int open_copy_as(const char *path, tbr_sig_policy pol, const char *trust, tbr_plugin **out, char *who,
+                        size_t who_n, char *err, size_t n) {
+    tbr_plugin_copy copy;
+    *out = NULL;
+    int rc = tbr_plugin_copy_checked(path, pol, trust, &copy, who, who_n, err, n);
+    return rc ? rc : tbr_plugin_open_checked(&copy, out, err, n);
 }
 
 int tbr_plugin_open_copy(const char *path, tbr_plugin **out, char *err, size_t n) {

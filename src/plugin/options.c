@@ -1,6 +1,8 @@
 /* options.c - configuration against declared options: types, unknown keys, defaults. */
 #include "plugin/options.h"
 
+#include "isolate/isolation.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -65,6 +67,7 @@ int tbr_options_apply(const tbr_component *c, const tb_value *config, tb_arena *
         const tb_member *m = &config->as.members[i];
         uint32_t index;
         const tb_option *o = find_option(c, m->key, m->key_len, &index);
+        if (!o && tbr_isolation_is_setting(m->key, m->key_len)) continue; /* the runtime's, not the plugin's */
         if (!o) {
             char known[512] = "";
             size_t used = 0;

@@ -58,6 +58,7 @@ typedef struct tbr_plugin {
 
     /* init/deinit reference count and what init returned; under the registry lock */
     unsigned refs;
+    unsigned host_refs;    /* isolated instances: they run the plugin in hosts, not here */
     void *state;
     struct tb_context *ctx;
 

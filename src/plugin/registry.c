@@ -142,6 +142,8 @@ static int admit(tbr_registry *reg, tbr_plugin *p, tbr_plugin *old, tbr_plugin *
     return rc;
 }
 
+int tbr_registry_admit(tbr_registry *reg, tbr_plugin *p, char *err, size_t n) { return admit(reg, p, NULL, NULL, err, n); }
+
 int tbr_registry_add_static(tbr_registry *reg, tb_plugin_entry_fn entry) {
     char err[1024];
     tbr_plugin *p;
@@ -211,7 +213,7 @@ tbr_plugin_status tbr_registry_status(tbr_registry *reg, const tbr_plugin *p) {
 
 unsigned tbr_plugin_refs(tbr_registry *reg, const tbr_plugin *p) {
     pthread_mutex_lock(&reg->lock);
-    unsigned refs = p->refs;
+    unsigned refs = p->refs + p->host_refs;
     pthread_mutex_unlock(&reg->lock);
     return refs;
 }
@@ -353,6 +355,13 @@ int tbr_plugin_acquire(tbr_registry *reg, tbr_plugin *p, char *err, size_t n) {
     if (rc == TB_OK) p->refs++;
     pthread_mutex_unlock(&reg->lock);
     return rc;
+}
+
+void tbr_plugin_hold(tbr_registry *reg, tbr_plugin *p, bool hold) {
+    pthread_mutex_lock(&reg->lock);
+    if (hold) p->host_refs++;
+    else if (p->host_refs > 0) p->host_refs--;
+    pthread_mutex_unlock(&reg->lock);
 }
 
 void tbr_plugin_release(tbr_registry *reg, tbr_plugin *p) {

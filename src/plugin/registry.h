@@ -63,6 +63,9 @@ int tbr_registry_load_copy(tbr_registry *reg, const char *path, tbr_plugin **out
 int tbr_registry_admit_replacement(tbr_registry *reg, tbr_plugin *p, tbr_plugin *old, char *err,
                                    size_t err_size);
 
+/* Admits p, a plugin the caller opened (a plugin host's checked copy), as loading does: TB_OK,
+ * or a refusal (p is then closed) with one line in err. */
+int tbr_registry_admit(tbr_registry *reg, tbr_plugin *p, char *err, size_t err_size);
 /* Sets p's status (see above). */
 void tbr_registry_set_status(tbr_registry *reg, tbr_plugin *p, tbr_plugin_status status);
 tbr_plugin_status tbr_registry_status(tbr_registry *reg, const tbr_plugin *p);
@@ -93,6 +96,9 @@ const tbr_refusal *tbr_registry_refusal_at(tbr_registry *reg, size_t i);
 /* Takes a reference on the plugin, running its init on the first one. Returns TB_OK or
  * init's status, with its message in err. Control thread. */
 int tbr_plugin_acquire(tbr_registry *reg, tbr_plugin *p, char *err, size_t err_size);
+/* Takes (hold) or drops a reference for an isolated instance, which runs the plugin in a host
+ * process: it keeps the plugin loaded, and never runs its init or deinit here. */
+void tbr_plugin_hold(tbr_registry *reg, tbr_plugin *p, bool hold);
 /* Drops a reference; the last one runs deinit. Control thread. */
 void tbr_plugin_release(tbr_registry *reg, tbr_plugin *p);
 

@@ -1,0 +1,286 @@
+/*
+ * plugin_host.c - `temblor plugin-host`: the child process that runs one isolated instance
+ * (docs/isolation.md). The runtime starts it with the descriptors of a channel (channel.h) and
+ * sends SETUP; the host then, in this order:
+ *   1. copies the plugin's library into a memfd and checks that copy's signature under the
+ *      isolated tier's policy (it can still read the library and the trust store);
+ *   2. confines itself (sandbox.c) to what the operator granted;
+ *   3. maps the copy, so the plugin's constructors already run confined, checks it is the
+ *      plugin the runtime loaded, and creates the instance;
+ * then serves the kind's calls (proto.h) until STOP, or until the runtime goes away.
+ *
+ * Host calls the plugin makes are served here: memory (accounted; past the limit the host
+ * exits with TBR_HOST_EXIT_MEMORY, so the runtime restarts it), configuration, errors (sent
+ * with the reply), logging (written to the stderr the runtime's log goes to, in its format).
+ *
+ * Ownership: everything lives until the process exits. Thread contract: one thread serves
+ * the channel; the plugin may start its own.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "host/context.h"
+#include "isolate/channel.h"
+#include "isolate/isolation.h"
+#include "isolate/plugin_host.h"
+#include "isolate/proto.h"
+#include "isolate/sandbox.h"
+#include "isolate/wire.h"
+#include "plugin/instance.h"
+#include "plugin/loader.h"
+#include "plugin/registry.h"
+#include "value/arena.h"
+
+/* Address space the host may use beyond the plugin's memory limit: its channel (mapped twice),
+ * libraries, stacks and the batches' arenas. */
+#define HOST_AS_SLACK ((uint64_t)512 << 20)
+
+typedef struct host {
+    tbr_chan *ch;
+    tbr_registry *reg;
+    tbr_instance *inst;
+    uint32_t kind;
+    tb_arena *arena; /* one request's batches; reset per request */
+} host;
+
+static void on_over_limit(tb_context *ctx, size_t size, size_t limit) {
+    tbr_log(TB_LOG_ERROR, tbr_context_label(ctx),
+            "allocation of %zu bytes refused: over the memory limit of %zu bytes; the plugin host exits",
+            size, limit);
+    _exit(TBR_HOST_EXIT_MEMORY);
+}
+
+/* Writes a reply: header, text, and the batch b or the value v (either may be NULL). */
+static void reply(host *h, uint32_t type, uint64_t seq, int status, const char *text, const tb_batch *b,
+                  const tb_value *v) {
+    size_t tl = text ? strnlen(text, TBR_ISO_MAX_TEXT) : 0;
+    size_t body = b ? tbr_wire_batch_size(b) : v ? tbr_wire_value_size(v) : 0;
+    char why[160];
+    if ((b || v) && body == 0) {
+        snprintf(why, sizeof why, "the plugin's output cannot cross to the runtime (nested deeper than %d)",
+                 TBR_WIRE_MAX_DEPTH);
+        status = TB_EINVAL, text = why, tl = strlen(why), b = NULL, v = NULL;
+    }
+    size_t len = sizeof(tbr_iso_msg) + TBR_ISO_PAD8(tl) + body;
+    if (len > tbr_chan_max_message(h->ch)) {
+        snprintf(why, sizeof why, "the plugin's output of %zu bytes is larger than the channel's %zu", body,
+                 tbr_chan_max_message(h->ch));
+        status = TB_ENOMEM, text = why, tl = strlen(why), b = NULL, v = NULL, body = 0;
+        len = sizeof(tbr_iso_msg) + TBR_ISO_PAD8(tl);
+    }
+    uint8_t *m;
+    while (!(m = tbr_chan_reserve(h->ch, TBR_CHAN_REPLIES, len))) {
+        int rc = tbr_chan_wait_space(h->ch, TBR_CHAN_REPLIES, len, -1);
+        if (rc) _exit(rc == TB_ECLOSED ? TBR_HOST_EXIT_PARENT : TBR_HOST_EXIT_PROTOCOL);
+    }
+    tbr_iso_msg hd = {.type = type, .status = status, .seq = seq, .text_len = (uint32_t)tl};
+    memcpy(m, &hd, sizeof hd);
+    if (tl) memcpy(m + sizeof hd, text, tl);
+    memset(m + sizeof hd + tl, 0, TBR_ISO_PAD8(tl) - tl);
+    uint8_t *out = m + sizeof hd + TBR_ISO_PAD8(tl);
+    if (b) tbr_wire_encode_batch(b, out, body, NULL);
+    else if (v) tbr_wire_encode_value(v, out, body, NULL);
+    tbr_chan_publish(h->ch, TBR_CHAN_REPLIES);
+}
+
+static const char *str_of(const tb_value *setup, const char *key, char *buf, size_t size) {
+    size_t len;
+    const char *s = tb_value_str(tb_object_getz(setup, key), &len);
+    snprintf(buf, size, "%.*s", s ? (int)len : 0, s ? s : "");
+    return buf;
+}
+
+/* Loads, confines and creates, as the file comment says. TB_OK with the sandbox's report in
+ * report, or the refusal in err. */
+static int setup(host *h, const tb_value *s, char *report, size_t rn, char *err, size_t n) {
+    char path[4096], plugin[128], version[64], component[128], label[256], trust[4096], mode[16], sig[16];
+    str_of(s, "path", path, sizeof path);
+    str_of(s, "plugin", plugin, sizeof plugin);
+    str_of(s, "version", version, sizeof version);
+    str_of(s, "component", component, sizeof component);
+    str_of(s, "label", label, sizeof label);
+    str_of(s, "trust", trust, sizeof trust);
+    str_of(s, "sandbox", mode, sizeof mode);
+    str_of(s, "signatures", sig, sizeof sig);
+    h->kind = (uint32_t)tb_config_u64(s, "kind", 0);
+    uint64_t limit = tb_config_u64(s, "memory_limit", 0);
+    tbr_sig_policy pol;
+    if (!tbr_signature_parse_policy(sig, &pol)) return tbr_fail_into(err, n, TB_EINVAL, "bad setup: signatures '%s'", sig);
+
+    /* 1. the bytes, checked while the file and the trust store can still be read */
+    tbr_plugin_copy copy = {.fd = -1};
+    bool is_static = !strcmp(path, "(static)");
+    char who[300];
+    if (!is_static) {
+        int rc = tbr_plugin_copy_checked(path, pol, trust, &copy, who, sizeof who, err, n);
+        if (rc) return rc;
+    }
+
+    /* 2. the sandbox */
+    tbr_sandbox_grants g;
+    int rc = tbr_isolation_grants(tb_object_getz(s, "grant"), h->arena, &g, err, n);
+    if (rc) goto fail;
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    (void)limit; /* a sanitizer reserves terabytes of address space: only the accounting limits */
+#else
+    g.memory_bytes = limit ? limit + HOST_AS_SLACK : 0;
+#endif
+    rc = tbr_sandbox_apply(&g, !strcmp(mode, "degrade") ? TBR_SANDBOX_DEGRADE : TBR_SANDBOX_REQUIRE, report, rn,
+                           err, n);
+    if (rc) goto fail;
+
+    /* 3. the plugin, mapped only now */
+    tbr_plugin *p = NULL;
+    if (is_static) {
+        tbr_registry_add_static_plugins(h->reg);
+        p = tbr_registry_find_plugin(h->reg, plugin);
+    } else {
+        rc = tbr_plugin_open_checked(&copy, &p, err, n);
+        if (!rc) rc = tbr_registry_admit(h->reg, p, err, n);
+        if (rc) return rc;
+    }
+    if (!p || strcmp(p->desc.name, plugin) || strcmp(p->desc.version, version))
+        return tbr_fail_into(err, n, TB_EINVAL, "%s: is plugin '%s' %s now, not '%s' %s as the runtime loaded it", path,
+                             p ? p->desc.name : "(none)", p ? p->desc.version : "", plugin, version);
+    const tbr_component *c = tbr_registry_find(h->reg, h->kind, component);
+    if (!c) return tbr_fail_into(err, n, TB_EINVAL, "%s: provides no %s '%s'", path, tbr_kind_name(h->kind), component);
+    p->mem_limit = limit;
+    if (limit) tbr_host_set_over_limit_handler(on_over_limit);
+    const tb_value *config = tb_object_getz(s, "config");
+    tb_value empty = tb_object();
+    return tbr_instance_create(h->reg, c, label, config ? config : &empty, NULL,
+                               (uint32_t)tb_config_u64(s, "stream", 0), &h->inst, err, n);
+fail:
+    tbr_plugin_copy_discard(&copy);
+    return rc;
+}
+
+/* The body of a request as a batch, in h->arena. Exits on a malformed one: only the runtime
+ * writes requests, and it never writes those. */
+static void body_batch(host *h, const uint8_t *body, size_t len, tb_batch *out) {
+    char why[160];
+    if (tbr_wire_decode_batch(body, len, h->arena, out, why, sizeof why)) {
+        tbr_log(TB_LOG_ERROR, "plugin-host", "a request's batch does not decode: %s", why);
+        _exit(TBR_HOST_EXIT_PROTOCOL);
+    }
+}
+
+/* Serves one request; false after STOP. */
+static bool serve(host *h, const tbr_iso_msg *m, const uint8_t *text, const uint8_t *body, size_t blen) {
+    const tbr_component *c = h->inst->component;
+    void *st = h->inst->state;
+    tb_batch in = {0}, out = {.arena = h->arena};
+    int rc = TB_OK;
+    tbr_context_clear_error(h->inst->ctx);
+    switch (m->type) {
+    case TBR_ISO_OP_PROCESS:
+        body_batch(h, body, blen, &in);
+        tbr_chan_consume(h->ch, TBR_CHAN_REQUESTS);
+        rc = c->vt.op.process(st, m->arg, &in, &out);
+        break;
+    case TBR_ISO_OP_TICK:
+        tbr_chan_consume(h->ch, TBR_CHAN_REQUESTS);
+        rc = c->vt.op.tick ? c->vt.op.tick(st, m->arg64, &out) : TB_OK;
+        break;
+    case TBR_ISO_OP_CONTRAFLOW: {
+        tb_contraflow cf = {.struct_size = sizeof cf, .kind = m->arg, .event_id = m->arg64};
+        if (m->text_len >= 12) {
+            memcpy(&cf.latency_ns, text, 8);
+            memcpy(&cf.port, text + 8, 4);
+        }
+        tbr_chan_consume(h->ch, TBR_CHAN_REQUESTS);
+        if (c->vt.op.contraflow) c->vt.op.contraflow(st, &cf);
+        return true; /* no reply */
+    }
+    case TBR_ISO_CODEC_DECODE:
+    case TBR_ISO_CODEC_ENCODE:
+        body_batch(h, body, blen, &out);
+        tbr_chan_consume(h->ch, TBR_CHAN_REQUESTS);
+        rc = m->type == TBR_ISO_CODEC_DECODE ? c->vt.codec.decode(st, &out) : c->vt.codec.encode(st, &out);
+        break;
+    case TBR_ISO_PROC_PROCESS:
+        body_batch(h, body, blen, &in);
+        tbr_chan_consume(h->ch, TBR_CHAN_REQUESTS);
+        rc = c->vt.processor.process(st, &in, &out);
+        break;
+    case TBR_ISO_PROC_FINISH:
+        tbr_chan_consume(h->ch, TBR_CHAN_REQUESTS);
+        rc = c->vt.processor.finish ? c->vt.processor.finish(st, &out) : TB_OK;
+        break;
+    case TBR_ISO_STOP:
+        tbr_chan_consume(h->ch, TBR_CHAN_REQUESTS);
+        tbr_instance_destroy(h->inst);
+        h->inst = NULL;
+        reply(h, m->type, m->seq, TB_OK, NULL, NULL, NULL);
+        return false;
+    default:
+        tbr_log(TB_LOG_ERROR, "plugin-host", "unknown request type %u", m->type);
+        _exit(TBR_HOST_EXIT_PROTOCOL);
+    }
+    reply(h, m->type, m->seq, rc, rc ? tbr_context_error(h->inst->ctx) : NULL, rc ? NULL : &out, NULL);
+    return true;
+}
+
+/* The next request, its header copied and its parts bounded. Exits when the runtime is gone. */
+static void next_request(host *h, tbr_iso_msg *m, const uint8_t **text, const uint8_t **body, size_t *blen) {
+    const void *msg;
+    size_t len;
+    int rc = tbr_chan_next(h->ch, TBR_CHAN_REQUESTS, -1, &msg, &len);
+    if (rc) _exit(rc == TB_ECLOSED ? TBR_HOST_EXIT_PARENT : TBR_HOST_EXIT_PROTOCOL);
+    if (len < sizeof *m) _exit(TBR_HOST_EXIT_PROTOCOL);
+    memcpy(m, msg, sizeof *m);
+    size_t head = sizeof *m + TBR_ISO_PAD8((size_t)m->text_len);
+    if (m->text_len > TBR_ISO_MAX_TEXT || head > len) _exit(TBR_HOST_EXIT_PROTOCOL);
+    *text = (const uint8_t *)msg + sizeof *m;
+    *body = (const uint8_t *)msg + head;
+    *blen = len - head;
+}
+
+int tbr_plugin_host_main(int argc, char **argv) {
+    if (argc != 3 || strcmp(argv[1], "--channel")) {
+        fprintf(stderr, "temblor plugin-host: started by the runtime for an isolated instance "
+                        "(docs/isolation.md), not by hand\n");
+        return TBR_HOST_EXIT_USAGE;
+    }
+    tbr_chan_fds fds;
+    host h = {0};
+    if (tbr_chan_fds_parse(argv[2], &fds) || tbr_chan_attach(&fds, &h.ch)) {
+        fprintf(stderr, "temblor plugin-host: --channel %s is not a channel\n", argv[2]);
+        return TBR_HOST_EXIT_SETUP;
+    }
+    /* every wait also ends when the runtime does */
+    int parent = (int)syscall(SYS_pidfd_open, getppid(), 0);
+    if (parent >= 0) tbr_chan_watch_peer(h.ch, parent);
+    if (!(h.reg = tbr_registry_new()) || !(h.arena = tbr_arena_new(0))) return TBR_HOST_EXIT_SETUP;
+    tbr_registry_set_log_refusals(h.reg, false);
+
+    tbr_iso_msg m;
+    const uint8_t *text, *body;
+    size_t blen;
+    next_request(&h, &m, &text, &body, &blen);
+    tb_value s;
+    char err[2048] = "", report[1024] = "";
+    tb_arena *setup_arena = tbr_arena_new(0);
+    if (m.type != TBR_ISO_SETUP || !setup_arena ||
+        tbr_wire_decode_value(body, blen, setup_arena, &s, err, sizeof err) || s.type != TB_OBJECT)
+        _exit(TBR_HOST_EXIT_SETUP);
+    tbr_chan_consume(h.ch, TBR_CHAN_REQUESTS);
+    int rc = setup(&h, &s, report, sizeof report, err, sizeof err);
+    reply(&h, TBR_ISO_SETUP, m.seq, rc, rc ? err : report, NULL, NULL);
+    if (rc) {
+        tbr_chan_close(h.ch);
+        return TBR_HOST_EXIT_SETUP;
+    }
+    do {
+        tbr_arena_reset(h.arena);
+        next_request(&h, &m, &text, &body, &blen);
+    } while (serve(&h, &m, text, body, blen));
+    tbr_chan_close(h.ch);
+    return 0;
+}

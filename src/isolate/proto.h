@@ -1,0 +1,67 @@
+/*
+ * proto.h - the messages between the runtime and a plugin host over their channel (channel.h),
+ * the isolated tier's protocol (docs/isolation.md, "The protocol").
+ *
+ * Every message starts with a tbr_iso_msg header (32 bytes, native byte order, as the channel),
+ * then text_len bytes of text (an error or a report, not NUL-terminated) padded to a multiple
+ * of 8, then the body to the end of the message: a wire batch or value (wire.h), or nothing.
+ *
+ * The runtime sends one request at a time and waits for its reply (same type, same seq),
+ * except TBR_ISO_OP_CONTRAFLOW, which has none. Requests and their bodies:
+ *   SETUP             value: what to load and run (plugin_host.c reads it); reply: status,
+ *                     text the sandbox's report or the refusal
+ *   OP_PROCESS        arg the input port, batch in; reply: batch out
+ *   OP_TICK           arg64 now_ns; reply: batch out
+ *   OP_CONTRAFLOW     arg kind, arg64 event id, text the 8-byte latency and 4-byte port; no reply
+ *   CODEC_DECODE      batch; reply: the batch decoded (same events, in order)
+ *   CODEC_ENCODE      batch; reply: the batch encoded
+ *   PROC_PROCESS      batch in; reply: batch out
+ *   PROC_FINISH       nothing; reply: batch out
+ *   STOP              nothing; reply: empty; the host then exits 0
+ * A reply's status is the callback's; its text, when the status is not TB_OK, what the plugin
+ * gave set_error.
+ *
+ * Exit codes of a plugin host that ends by itself (the runtime names them in its log).
+ * Ownership and threads: plain data; see channel.h and wire.h.
+ */
+#ifndef TBR_ISOLATE_PROTO_H
+#define TBR_ISOLATE_PROTO_H
+
+#include <stdint.h>
+
+enum {
+    TBR_ISO_SETUP = 1,
+    TBR_ISO_OP_PROCESS = 2,
+    TBR_ISO_OP_TICK = 3,
+    TBR_ISO_OP_CONTRAFLOW = 4,
+    TBR_ISO_CODEC_DECODE = 5,
+    TBR_ISO_CODEC_ENCODE = 6,
+    TBR_ISO_PROC_PROCESS = 7,
+    TBR_ISO_PROC_FINISH = 8,
+    TBR_ISO_STOP = 9
+};
+
+typedef struct tbr_iso_msg {
+    uint32_t type;     /* TBR_ISO_* */
+    int32_t status;    /* replies: the callback's status */
+    uint64_t seq;      /* the request's number, echoed by its reply */
+    uint32_t arg;      /* OP_PROCESS: input port; OP_CONTRAFLOW: kind */
+    uint32_t text_len; /* bytes of text after the header, before the padding */
+    uint64_t arg64;    /* OP_TICK: now_ns; OP_CONTRAFLOW: event id */
+} tbr_iso_msg;
+
+_Static_assert(sizeof(tbr_iso_msg) == 32, "the message header is 32 bytes");
+
+#define TBR_ISO_PAD8(n) (((n) + 7u) & ~(size_t)7u)
+/* The most text a message carries (longer errors are cut). */
+#define TBR_ISO_MAX_TEXT 4096u
+
+enum {
+    TBR_HOST_EXIT_USAGE = 64,    /* started wrongly (not by the runtime) */
+    TBR_HOST_EXIT_SETUP = 65,    /* the channel or the setup message was unusable */
+    TBR_HOST_EXIT_MEMORY = 66,   /* the plugin went past its memory limit */
+    TBR_HOST_EXIT_PROTOCOL = 67, /* a request it could not read */
+    TBR_HOST_EXIT_PARENT = 68    /* the runtime went away */
+};
+
+#endif

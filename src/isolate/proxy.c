@@ -1,0 +1,615 @@
+/* proxy.c - an isolated instance as the runtime sees it, and the supervision of its plugin
+ * host (proxy.h, docs/isolation.md). */
+#define _GNU_SOURCE
+#include "isolate/proxy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "host/context.h"
+#include "host/loop.h"
+#include "isolate/channel.h"
+#include "isolate/proto.h"
+#include "isolate/wire.h"
+#include "plugin/signature.h"
+#include "value/arena.h"
+#include "value/clone.h"
+
+#define CHANNEL_CAPACITY ((size_t)8 << 20)
+#define MAX_FAILURES 5
+#define FAILURE_WINDOW_NS (60ull * 1000000000ull)
+#define BACKOFF_MIN_NS (100ull * 1000000ull)
+#define BACKOFF_MAX_NS (10ull * 1000000000ull)
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+typedef struct proxy {
+    tbr_component comp; /* what the runtime calls: the real one's, with this file's vtable */
+    const tbr_component *real;
+    const tb_host_api *host;
+    tb_context *ctx;
+    char label[256];
+    tb_arena *arena; /* the setup message's value */
+    tb_value setup;
+
+    /* the current host; ch NULL while none runs */
+    pid_t pid;
+    int pidfd;
+    tbr_chan *ch;
+    uint64_t seq;
+
+    /* supervision */
+    uint64_t failed_at[MAX_FAILURES]; /* the last failures' times, a ring */
+    uint32_t failures;                /* ever */
+    uint64_t backoff_ns;
+    bool quarantined;
+    char last_failure[512];
+} proxy;
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static const char *level_name(uint32_t level) {
+    static const char *const names[] = {"error", "warn", "info", "debug", "trace"};
+    return names[level <= TB_LOG_TRACE ? level : TB_LOG_TRACE];
+}
+
+/* --- the host process ------------------------------------------------------------------ */
+
+/* How a reaped host ended, in words. */
+static void describe_end(const proxy *px, int status, char *out, size_t n) {
+    if (WIFSIGNALED(status)) {
+        int sig = WTERMSIG(status);
+        snprintf(out, n, "was killed by signal %d (%s)", sig, strsignal(sig));
+    } else if (WIFEXITED(status)) {
+        int code = WEXITSTATUS(status);
+        const char *why = code == TBR_HOST_EXIT_MEMORY     ? " (past its memory limit)"
+                          : code == TBR_HOST_EXIT_PROTOCOL ? " (it could not read a request)"
+                          : code == TBR_HOST_EXIT_SETUP    ? " (its setup failed)"
+                          : code == 127                    ? " (the temblor binary could not be run)"
+                                                           : "";
+        snprintf(out, n, "exited with code %d%s", code, why);
+    } else {
+        snprintf(out, n, "ended (wait status %d)", status);
+    }
+    (void)px;
+}
+
+/* Ends the current host (killing it first when kill_it) and says how it ended in why. */
+static void host_end(proxy *px, bool kill_it, char *why, size_t n) {
+    if (!px->ch) return;
+    if (kill_it) kill(px->pid, SIGKILL);
+    int status = 0;
+    pid_t r;
+    while ((r = waitpid(px->pid, &status, 0)) < 0 && errno == EINTR) {
+    }
+    char end[160];
+    if (r == px->pid) describe_end(px, status, end, sizeof end);
+    else snprintf(end, sizeof end, "could not be waited for (%s)", strerror(errno));
+    if (kill_it && r == px->pid && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) end[0] = '\0'; /* ours */
+    if (why && n && end[0]) {
+        size_t used = strlen(why);
+        snprintf(why + used, n - used, "%s%s", used ? "; it " : "", end);
+    }
+    tbr_chan_close(px->ch);
+    px->ch = NULL;
+    close(px->pidfd);
+    px->pidfd = -1;
+    px->pid = 0;
+}
+
+/* Forks and execs a plugin host on a new channel. TB_OK, or TB_EIO with the reason. */
+static int host_spawn(proxy *px, char *err, size_t n) {
+    tbr_chan_fds fds;
+    int rc = tbr_chan_create(CHANNEL_CAPACITY, &px->ch, &fds);
+    if (rc) return tbr_fail_into(err, n, rc, "cannot create the channel to a plugin host: %s", strerror(errno));
+    char chan[64];
+    tbr_chan_fds_format(&fds, chan, sizeof chan);
+    const char *exe = getenv("TEMBLOR_PLUGIN_HOST");
+    if (!exe || !*exe) exe = "/proc/self/exe";
+    char *argv[] = {"temblor", "--log-level", (char *)level_name(tbr_log_level()), "plugin-host", "--channel", chan, NULL};
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* the child of a threaded process: async-signal-safe calls only, until exec */
+        syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
+        if (tbr_chan_fds_keep_on_exec(&fds) == TB_OK) execv(exe, argv);
+        _exit(127);
+    }
+    if (pid < 0) {
+        int e = errno;
+        tbr_chan_close(px->ch);
+        px->ch = NULL;
+        return tbr_fail_into(err, n, TB_EIO, "cannot start a plugin host: fork: %s", strerror(e));
+    }
+    px->pid = pid;
+    px->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (px->pidfd >= 0) tbr_chan_watch_peer(px->ch, px->pidfd);
+    return TB_OK;
+}
+
+/* --- one exchange ------------------------------------------------------------------------ */
+
+typedef enum { EX_OK, EX_REFUSED, EX_HOST_FAILED } exchange_result;
+
+typedef struct reply_view {
+    tbr_iso_msg head;
+    const char *text;
+    const uint8_t *body;
+    size_t body_len;
+} reply_view;
+
+/* Sends one request (batch b or value v as its body, either may be NULL) and, unless it has no
+ * reply, waits for the reply within the call budget. EX_OK with *r (consume it after use);
+ * EX_REFUSED when the request cannot be sent (*status and why say why; the host is fine);
+ * EX_HOST_FAILED when the host died, hung or broke the protocol: it is ended then, and why
+ * says how. */
+static exchange_result exchange(proxy *px, uint32_t type, uint32_t arg, uint64_t arg64, const void *text, size_t tl,
+                                const tb_batch *b, const tb_value *v, reply_view *r, int *status, char *why,
+                                size_t n) {
+    uint32_t budget = tbr_isolation_call_budget_ms();
+    size_t body = b ? tbr_wire_batch_size(b) : v ? tbr_wire_value_size(v) : 0;
+    if ((b || v) && !body) {
+        *status = TB_EINVAL;
+        snprintf(why, n, "the %s cannot cross to the plugin host (nested deeper than %d)", b ? "batch" : "value",
+                 TBR_WIRE_MAX_DEPTH);
+        return EX_REFUSED;
+    }
+    size_t len = sizeof(tbr_iso_msg) + TBR_ISO_PAD8(tl) + body;
+    if (len > tbr_chan_max_message(px->ch)) {
+        *status = TB_ENOMEM;
+        snprintf(why, n, "a batch of %zu bytes is larger than the plugin host's channel (%zu)", body,
+                 tbr_chan_max_message(px->ch));
+        return EX_REFUSED;
+    }
+    uint8_t *m;
+    while (!(m = tbr_chan_reserve(px->ch, TBR_CHAN_REQUESTS, len))) {
+        int rc = tbr_chan_wait_space(px->ch, TBR_CHAN_REQUESTS, len, (int)budget);
+        if (rc == TB_OK) continue;
+        snprintf(why, n, rc == TB_ETIMEDOUT ? "took no request for %u ms, so it was killed" : "stopped taking requests", budget);
+        host_end(px, true, why, n);
+        return EX_HOST_FAILED;
+    }
+    uint64_t seq = ++px->seq;
+    tbr_iso_msg hd = {.type = type, .seq = seq, .arg = arg, .text_len = (uint32_t)tl, .arg64 = arg64};
+    memcpy(m, &hd, sizeof hd);
+    if (tl) memcpy(m + sizeof hd, text, tl);
+    memset(m + sizeof hd + tl, 0, TBR_ISO_PAD8(tl) - tl);
+    if (b) tbr_wire_encode_batch(b, m + sizeof hd + TBR_ISO_PAD8(tl), body, NULL);
+    else if (v) tbr_wire_encode_value(v, m + sizeof hd + TBR_ISO_PAD8(tl), body, NULL);
+    /* TB_ECLOSED here may only mean the host answered and closed at once (STOP): its reply,
+     * if it wrote one, is still read below */
+    bool gone = tbr_chan_publish(px->ch, TBR_CHAN_REQUESTS) != TB_OK;
+    if (!r) {
+        if (!gone) return EX_OK; /* a request without a reply */
+        why[0] = '\0';
+        host_end(px, false, why, n);
+        return EX_HOST_FAILED;
+    }
+
+    const void *msg;
+    size_t mlen;
+    int rc = tbr_chan_next(px->ch, TBR_CHAN_REPLIES, (int)budget, &msg, &mlen);
+    if (rc == TB_ETIMEDOUT) {
+        snprintf(why, n, "did not answer within %u ms (the call budget), so it was killed", budget);
+        host_end(px, true, why, n);
+        return EX_HOST_FAILED;
+    }
+    if (rc == TB_ECLOSED) {
+        why[0] = '\0';
+        host_end(px, false, why, n);
+        return EX_HOST_FAILED;
+    }
+    if (rc == TB_OK && mlen >= sizeof r->head) {
+        memcpy(&r->head, msg, sizeof r->head);
+        size_t head = sizeof r->head + TBR_ISO_PAD8((size_t)r->head.text_len);
+        if (r->head.type == type && r->head.seq == seq && r->head.text_len <= TBR_ISO_MAX_TEXT && head <= mlen) {
+            r->text = (const char *)msg + sizeof r->head;
+            r->body = (const uint8_t *)msg + head;
+            r->body_len = mlen - head;
+            return EX_OK;
+        }
+    }
+    snprintf(why, n, "broke the channel's protocol, so it was killed");
+    host_end(px, true, why, n);
+    return EX_HOST_FAILED;
+}
+
+/* Hands a reply's error text to the runtime as the call's error. */
+static void take_error(proxy *px, const reply_view *r) {
+    char msg[TBR_ISO_MAX_TEXT + 1];
+    size_t tl = r->head.text_len;
+    memcpy(msg, r->text, tl); /* the host may still write it: copy once, then read the copy */
+    msg[tl] = '\0';
+    for (size_t i = 0; i < tl; i++)
+        if ((unsigned char)msg[i] < 0x20) msg[i] = ' ';
+    if (tl) px->host->set_error(px->ctx, msg);
+}
+
+/* --- starting and restarting -------------------------------------------------------------- */
+
+/* Starts a host and sets the instance up in it. TB_OK; EX_HOST_FAILED-like failures (the host
+ * died or hung during setup) come back as TB_EIO with *host_failed; a refusal (the plugin's
+ * create failed, the sandbox cannot be applied) as its status. */
+static int host_start(proxy *px, bool *host_failed, char *why, size_t n) {
+    *host_failed = false;
+    int rc = host_spawn(px, why, n);
+    if (rc) return rc;
+    reply_view r;
+    int status = TB_OK;
+    exchange_result x = exchange(px, TBR_ISO_SETUP, 0, 0, NULL, 0, NULL, &px->setup, &r, &status, why, n);
+    if (x == EX_REFUSED) {
+        host_end(px, true, NULL, 0);
+        return status;
+    }
+    if (x == EX_HOST_FAILED) {
+        *host_failed = true;
+        return TB_EIO;
+    }
+    char text[TBR_ISO_MAX_TEXT + 1];
+    memcpy(text, r.text, r.head.text_len);
+    text[r.head.text_len] = '\0';
+    status = r.head.status;
+    tbr_chan_consume(px->ch, TBR_CHAN_REPLIES);
+    if (status != TB_OK) {
+        snprintf(why, n, "%.*s", (int)(n > 1 ? n - 1 : 0), text);
+        host_end(px, false, NULL, 0);
+        return status < 0 ? status : TB_ERROR;
+    }
+    tbr_log(TB_LOG_DEBUG, px->label, "plugin host started (pid %d): %s", (int)px->pid, text);
+    return TB_OK;
+}
+
+/* Records a failure of the host; true when the instance is now quarantined. */
+static bool record_failure(proxy *px, const char *why) {
+    uint64_t now = now_ns();
+    px->failed_at[px->failures % MAX_FAILURES] = now;
+    px->failures++;
+    snprintf(px->last_failure, sizeof px->last_failure, "%s", why);
+    uint64_t oldest = px->failed_at[px->failures % MAX_FAILURES];
+    if (px->failures >= MAX_FAILURES && now - oldest <= FAILURE_WINDOW_NS) {
+        px->quarantined = true;
+        tbr_log(TB_LOG_ERROR, px->label,
+                "plugin %s quarantined: its host failed %d times within %llu s (last: %s); its calls fail from now "
+                "on, and the rest of the runtime goes on",
+                px->real->plugin->desc.name, MAX_FAILURES, FAILURE_WINDOW_NS / 1000000000ull, why);
+        return true;
+    }
+    return false;
+}
+
+static void sleep_ns(uint64_t ns) {
+    struct timespec ts = {(time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull)};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+    }
+}
+
+static int quarantined(proxy *px) {
+    char msg[700];
+    snprintf(msg, sizeof msg, "plugin %s is quarantined (its host failed %d times within a minute; last: %s)",
+             px->real->plugin->desc.name, MAX_FAILURES, px->last_failure);
+    px->host->set_error(px->ctx, msg);
+    return TB_ERROR;
+}
+
+/* A reply's effect on the caller's batches: TB_OK, or the status to return. */
+typedef int (*apply_fn)(proxy *px, const reply_view *r, void *user);
+
+/* One call, supervised: sent to the host (started first if none runs) and applied with apply;
+ * when the host fails, it is logged, restarted after the backoff and the same call sent again,
+ * until it succeeds, the plugin refuses or the instance is quarantined. */
+static int call_supervised(proxy *px, uint32_t type, uint32_t arg, uint64_t arg64, const tb_batch *b,
+                           uint32_t events, apply_fn apply, void *user) {
+    char why[700];
+    for (;;) {
+        if (px->quarantined) return quarantined(px);
+        why[0] = '\0';
+        bool host_failed = false;
+        int status = TB_OK;
+        if (!px->ch) {
+            int rc = host_start(px, &host_failed, why, sizeof why);
+            if (rc && !host_failed) {
+                px->host->set_error(px->ctx, why);
+                return rc;
+            }
+        }
+        if (!host_failed) {
+            reply_view r;
+            exchange_result x = exchange(px, type, arg, arg64, NULL, 0, b, NULL, &r, &status, why, sizeof why);
+            if (x == EX_REFUSED) {
+                px->host->set_error(px->ctx, why);
+                return status;
+            }
+            if (x == EX_OK) {
+                status = r.head.status;
+                if (status == TB_OK) status = apply(px, &r, user);
+                else take_error(px, &r);
+                tbr_chan_consume(px->ch, TBR_CHAN_REPLIES);
+                if (px->backoff_ns && now_ns() - px->failed_at[(px->failures - 1) % MAX_FAILURES] > FAILURE_WINDOW_NS)
+                    px->backoff_ns = 0; /* a quiet minute: the next failure restarts at once again */
+                return status;
+            }
+        }
+        if (record_failure(px, why)) return quarantined(px);
+        px->backoff_ns = px->backoff_ns ? px->backoff_ns * 2 : BACKOFF_MIN_NS;
+        if (px->backoff_ns > BACKOFF_MAX_NS) px->backoff_ns = BACKOFF_MAX_NS;
+        tbr_log(TB_LOG_ERROR, px->label,
+                "plugin host of %s %s; restarting it in %llu ms and sending it the same %u event%s again",
+                px->real->plugin->desc.name, why, (unsigned long long)(px->backoff_ns / 1000000u), events,
+                events == 1 ? "" : "s");
+        sleep_ns(px->backoff_ns);
+    }
+}
+
+/* call_supervised, with the thread's busy clock stopped: the call budget is this wait's
+ * watchdog, so the engine's does not report it as a stage that stalls. */
+static int call(proxy *px, uint32_t type, uint32_t arg, uint64_t arg64, const tb_batch *b, uint32_t events,
+                apply_fn apply, void *user) {
+    tbr_loop_thread_waits(true);
+    int rc = call_supervised(px, type, arg, arg64, b, events, apply, user);
+    tbr_loop_thread_waits(false);
+    return rc;
+}
+
+/* --- applying replies -------------------------------------------------------------------- */
+
+/* Decodes a reply's batch into arena; false (with the error set and the host ended, since only
+ * a broken host writes such a reply) when it does not decode. */
+static bool reply_batch(proxy *px, const reply_view *r, tb_arena *arena, tb_batch *out) {
+    char why[200];
+    if (tbr_wire_decode_batch(r->body, r->body_len, arena, out, why, sizeof why) == TB_OK) return true;
+    char msg[300];
+    snprintf(msg, sizeof msg, "the plugin host's reply does not decode: %s", why);
+    px->host->set_error(px->ctx, msg);
+    return false;
+}
+
+/* Operators and processors: the reply's events are appended to the caller's out. */
+static int apply_append(proxy *px, const reply_view *r, void *user) {
+    tb_batch *out = user, got;
+    if (!reply_batch(px, r, out->arena, &got)) return TB_EINVAL;
+    for (uint32_t i = 0; i < got.count; i++) {
+        tb_event *e = tb_batch_push(out);
+        if (!e) return TB_ENOMEM;
+        *e = got.events[i];
+    }
+    return TB_OK;
+}
+
+/* Codecs: the reply is the caller's batch transformed in place; only what a codec may change
+ * is taken (data, meta and the raw, error and dropped flags), never an event's identity. */
+static int apply_in_place(proxy *px, const reply_view *r, void *user) {
+    tb_batch *b = user, got;
+    if (!reply_batch(px, r, b->arena, &got)) return TB_EINVAL;
+    if (got.count != b->count) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "the plugin host returned %u events for a batch of %u", got.count, b->count);
+        px->host->set_error(px->ctx, msg);
+        return TB_EINVAL;
+    }
+    const uint16_t may = TB_EF_RAW | TB_EF_ERROR | TB_EF_DROPPED;
+    for (uint32_t i = 0; i < b->count; i++) {
+        tb_event *e = &b->events[i];
+        e->data = got.events[i].data;
+        e->meta = got.events[i].meta;
+        e->flags = (uint16_t)((e->flags & ~may) | (got.events[i].flags & may));
+    }
+    return TB_OK;
+}
+
+/* --- the kinds' vtables --------------------------------------------------------------------- */
+
+static int TB_CALL op_process(void *st, uint32_t port, tb_batch *in, tb_batch *out) {
+    return call(st, TBR_ISO_OP_PROCESS, port, 0, in, in->count, apply_append, out);
+}
+
+static int TB_CALL op_tick(void *st, uint64_t now, tb_batch *out) {
+    return call(st, TBR_ISO_OP_TICK, 0, now, NULL, 0, apply_append, out);
+}
+
+static void TB_CALL op_contraflow(void *st, const tb_contraflow *cf) {
+    proxy *px = st;
+    if (px->quarantined || !px->ch) return; /* a host that is down has no use for it */
+    uint8_t text[12];
+    memcpy(text, &cf->latency_ns, 8);
+    memcpy(text + 8, &cf->port, 4);
+    int status;
+    char why[300] = "";
+    if (exchange(px, TBR_ISO_OP_CONTRAFLOW, cf->kind, cf->event_id, text, sizeof text, NULL, NULL, NULL, &status, why,
+                 sizeof why) == EX_HOST_FAILED)
+        tbr_log(TB_LOG_WARN, px->label, "plugin host %s (it will be restarted at the next call)", why);
+}
+
+static int TB_CALL codec_decode(void *st, tb_batch *b) {
+    return call(st, TBR_ISO_CODEC_DECODE, 0, 0, b, b->count, apply_in_place, b);
+}
+
+static int TB_CALL codec_encode(void *st, tb_batch *b) {
+    return call(st, TBR_ISO_CODEC_ENCODE, 0, 0, b, b->count, apply_in_place, b);
+}
+
+static int TB_CALL proc_process(void *st, const tb_batch *in, tb_batch *out) {
+    return call(st, TBR_ISO_PROC_PROCESS, 0, 0, in, in->count, apply_append, out);
+}
+
+static int TB_CALL proc_finish(void *st, tb_batch *out) {
+    return call(st, TBR_ISO_PROC_FINISH, 0, 0, NULL, 0, apply_append, out);
+}
+
+static void TB_CALL proxy_destroy(void *st) {
+    proxy *px = st;
+    if (px->ch) {
+        reply_view r;
+        int status;
+        char why[300] = "";
+        uint32_t budget = tbr_isolation_call_budget_ms();
+        (void)budget;
+        if (exchange(px, TBR_ISO_STOP, 0, 0, NULL, 0, NULL, NULL, &r, &status, why, sizeof why) == EX_OK) {
+            tbr_chan_consume(px->ch, TBR_CHAN_REPLIES);
+            host_end(px, false, NULL, 0);
+        } else if (why[0]) {
+            tbr_log(TB_LOG_WARN, px->label, "plugin host %s while stopping", why);
+        }
+    }
+    tbr_arena_free(px->arena);
+    free(px);
+}
+
+static int TB_CALL never_create(const tb_create_args *args, void **out) {
+    (void)args, (void)out;
+    return TB_ENOTSUP; /* proxies are made by tbr_proxy_create */
+}
+
+/* --- creation ------------------------------------------------------------------------------ */
+
+static bool put(tb_arena *a, tb_value *obj, const char *key, tb_value v) {
+    tb_value *slot = tb_object_set(a, obj, key, strlen(key));
+    if (slot) *slot = v;
+    return slot != NULL;
+}
+
+static bool put_str(tb_arena *a, tb_value *obj, const char *key, const char *s) {
+    char *copy = tb_arena_dup(a, s, strlen(s));
+    return copy && put(a, obj, key, tb_string(copy, strlen(s)));
+}
+
+/* Whether permission p (its target resolved) is within grants g. */
+static bool granted(const tb_permission *p, const char *target, const tbr_sandbox_grants *g) {
+    size_t tl = target ? strlen(target) : 0;
+    bool under_write = false, under_read = false;
+    for (size_t i = 0; i < g->nwrite; i++) {
+        size_t l = strlen(g->write_paths[i]);
+        if (target && tl >= l && !strncmp(target, g->write_paths[i], l)) under_write = true;
+    }
+    for (size_t i = 0; i < g->nread; i++) {
+        size_t l = strlen(g->read_paths[i]);
+        if (target && tl >= l && !strncmp(target, g->read_paths[i], l)) under_read = true;
+    }
+    switch (p->kind) {
+    case TB_PERM_FS_READ: return under_read || under_write;
+    case TB_PERM_FS_WRITE: return under_write;
+    case TB_PERM_NET_CONNECT: return g->net && (!g->tcp_connect || g->ntcp_connect);
+    case TB_PERM_NET_LISTEN: return g->net && (!g->tcp_bind || g->ntcp_bind);
+    case TB_PERM_PROCESS: return g->processes;
+    default: return false;
+    }
+}
+
+/* Warns of each permission the plugin declares that the grants leave out: the sandbox will
+ * deny it, and the operator should know before it does. */
+static void warn_ungranted(proxy *px, const tb_value *config, const tbr_sandbox_grants *g) {
+    const tbr_plugin *pl = px->real->plugin;
+    for (uint32_t i = 0; i < pl->permission_count; i++) {
+        const tb_permission *p = &pl->permissions[i];
+        char target[512] = "";
+        if (p->target) snprintf(target, sizeof target, "%s", p->target);
+        else if (p->option) {
+            size_t len;
+            const char *s = tb_value_str(tb_object_getz(config, p->option), &len);
+            if (s) snprintf(target, sizeof target, "%.*s", (int)len, s);
+        }
+        if (granted(p, target[0] ? target : NULL, g)) continue;
+        tbr_log(TB_LOG_WARN, px->label, "plugin %s declares %s%s%s (%s), which is not granted: its sandbox will deny it",
+                pl->desc.name, tbr_permission_name(p->kind), target[0] ? " " : "", target, p->reason ? p->reason : "");
+    }
+}
+
+int tbr_proxy_create(const tbr_component *real, const tb_create_args *args, const char *label, const tbr_isolation *iso,
+                     void **out_state, const tbr_component **out_component, char *err, size_t n) {
+    uint32_t kind = real->desc.kind;
+    if (kind == TB_KIND_CONNECTOR)
+        return tbr_fail_into(err, n, TB_ENOTSUP,
+                             "%s: isolation = \"process\" is not supported for connectors yet (codecs, processors and "
+                             "operators can be isolated)", label);
+    proxy *px = calloc(1, sizeof *px);
+    if (!px || !(px->arena = tbr_arena_new(0))) {
+        free(px);
+        return tbr_fail_into(err, n, TB_ENOMEM, "out of memory");
+    }
+    px->real = real;
+    px->host = args->host;
+    px->ctx = args->ctx;
+    px->pidfd = -1;
+    snprintf(px->label, sizeof px->label, "%s", tbr_context_label(args->ctx));
+
+    /* the grants, checked here so a mistake is refused with the flow, not in the host */
+    tbr_sandbox_grants g;
+    int rc = tbr_isolation_grants(&iso->grant, px->arena, &g, err, n);
+    if (rc) goto fail;
+    warn_ungranted(px, args->config, &g);
+
+    /* the setup, kept for every restart */
+    tb_arena *a = px->arena;
+    const tbr_plugin *pl = real->plugin;
+    tb_value s = tb_object(), config, grant;
+    if (tbr_value_clone(a, args->config, &config) || tbr_value_clone(a, &iso->grant, &grant) ||
+        !put_str(a, &s, "path", pl->path) || !put_str(a, &s, "plugin", pl->desc.name) ||
+        !put_str(a, &s, "version", pl->desc.version) || !put(a, &s, "kind", tb_u64(kind)) ||
+        !put_str(a, &s, "component", real->desc.name) || !put_str(a, &s, "label", label) ||
+        !put(a, &s, "stream", tb_u64(args->stream)) || !put(a, &s, "config", config) ||
+        !put(a, &s, "memory_limit", tb_u64(pl->mem_limit)) ||
+        !put_str(a, &s, "sandbox", tbr_isolation_sandbox_mode() == TBR_SANDBOX_DEGRADE ? "degrade" : "require") ||
+        !put_str(a, &s, "signatures", tbr_signature_policy_name(tbr_isolation_signatures())) ||
+        !put_str(a, &s, "trust", tbr_signature_trust_dir()) || !put(a, &s, "grant", grant)) {
+        rc = tbr_fail_into(err, n, TB_ENOMEM, "out of memory");
+        goto fail;
+    }
+    px->setup = s;
+
+    /* the component the runtime calls */
+    px->comp = *real;
+    memset(&px->comp.vt, 0, sizeof px->comp.vt);
+    switch (kind) {
+    case TB_KIND_CODEC:
+        px->comp.vt.codec = (tb_codec_vtable){.struct_size = sizeof(tb_codec_vtable), .create = never_create,
+                                              .destroy = proxy_destroy, .decode = codec_decode, .encode = codec_encode};
+        break;
+    case TB_KIND_OPERATOR:
+        px->comp.vt.op = (tb_operator_vtable){.struct_size = sizeof(tb_operator_vtable),
+                                              .output_ports = real->vt.op.output_ports,
+                                              .create = never_create,
+                                              .destroy = proxy_destroy,
+                                              .process = op_process,
+                                              .tick = real->vt.op.tick ? op_tick : NULL,
+                                              .contraflow = real->vt.op.contraflow ? op_contraflow : NULL};
+        break;
+    default:
+        px->comp.vt.processor = (tb_processor_vtable){.struct_size = sizeof(tb_processor_vtable),
+                                                      .create = never_create,
+                                                      .destroy = proxy_destroy,
+                                                      .process = proc_process,
+                                                      .finish = real->vt.processor.finish ? proc_finish : NULL};
+        break;
+    }
+
+    /* the first host now, so a plugin that cannot start is refused with its flow */
+    bool host_failed;
+    char why[700] = "";
+    rc = host_start(px, &host_failed, why, sizeof why);
+    if (rc) {
+        rc = tbr_fail_into(err, n, rc, "%s: the plugin host %s: %s", label, host_failed ? "failed" : "refused", why);
+        goto fail;
+    }
+    *out_state = px;
+    *out_component = &px->comp;
+    return TB_OK;
+fail:
+    tbr_arena_free(px->arena);
+    free(px);
+    return rc;
+}
+
+int tbr_proxy_host_pid(const void *state) { return ((const proxy *)state)->pid; }
