@@ -126,8 +126,8 @@ static int setup(host *h, const tb_value *s, char *report, size_t rn, char *err,
     tbr_sandbox_grants g;
     int rc = tbr_isolation_grants(tb_object_getz(s, "grant"), h->arena, &g, err, n);
     if (rc) goto fail;
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-    (void)limit; /* a sanitizer reserves terabytes of address space: only the accounting limits */
+#ifdef TBR_SANITIZED
+    /* a sanitizer reserves terabytes of address space: only the accounting limits */
 #else
     g.memory_bytes = limit ? limit + HOST_AS_SLACK : 0;
 #endif

@@ -5,8 +5,9 @@ ok() { passed=$((passed + 1)); }
 bad() {
     echo "FAIL: $*"
     failed=$((failed + 1))
+    return 1 # so `check ... || show FILE` shows what failed
 }
-# check DESCRIPTION COMMAND...: the command must succeed.
+# check DESCRIPTION COMMAND...: the command must succeed; returns its success.
 check() {
     local what=$1
     shift
