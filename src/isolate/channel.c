@@ -433,6 +433,42 @@ void *tbr_chan_reserve(tbr_chan *ch, uint32_t dir, size_t len) {
     return at + RECORD_HEADER;
 }
 
+void *tbr_chan_reserve_free(tbr_chan *ch, uint32_t dir, size_t min, size_t *len) {
+    chan_ring *r = producer_ring(ch, dir);
+    *len = 0;
+    if (!r || r->broken) return NULL;
+    refresh_head(r);
+    uint64_t used = r->reserved - r->head_seen;
+    if (r->broken || used + RECORD_HEADER >= ch->capacity) return NULL;
+    uint64_t free_len = (ch->capacity - used - RECORD_HEADER) & ~(uint64_t)7;
+    if (free_len > tbr_chan_max_message(ch)) free_len = tbr_chan_max_message(ch);
+    if (free_len < min) return NULL;
+    void *at = tbr_chan_reserve(ch, dir, (size_t)free_len);
+    if (at) *len = (size_t)free_len;
+    return at;
+}
+
+int tbr_chan_trim_last(tbr_chan *ch, uint32_t dir, void *msg, size_t len) {
+    chan_ring *r = producer_ring(ch, dir);
+    if (!r || !r->pending) return TB_EINVAL;
+    uint8_t *head = (uint8_t *)msg - RECORD_HEADER;
+    uint64_t old_len = *(uint64_t *)head, old_rec = record_size(old_len);
+    /* it must be the last record reserved */
+    if (r->data + ((r->reserved - old_rec) & (ch->capacity - 1)) != head || len > old_len) return TB_EINVAL;
+    *(uint64_t *)head = (uint64_t)len;
+    r->reserved -= old_rec - record_size(len);
+    return TB_OK;
+}
+
+int tbr_chan_cancel_last(tbr_chan *ch, uint32_t dir, void *msg) {
+    int rc = tbr_chan_trim_last(ch, dir, msg, 0);
+    if (rc) return rc;
+    chan_ring *r = producer_ring(ch, dir);
+    r->reserved -= record_size(0);
+    r->pending--;
+    return TB_OK;
+}
+
 static void publish_reserved(chan_ring *r) {
     if (r->reserved == r->tail) return;
     r->tail = r->reserved;

@@ -182,6 +182,20 @@ size_t tbr_chan_max_message(const tbr_chan *ch);
  * tbr_chan_max_message, or when the ring is broken: tbr_chan_wait_space tells which. */
 void *tbr_chan_reserve(tbr_chan *ch, uint32_t dir, size_t len);
 
+/* Producer. Reserves all the room the ring has now (at most tbr_chan_max_message, at least min
+ * bytes, or nothing: NULL), for a writer that learns a message's size by writing it; *len says
+ * how much. Trim it with tbr_chan_trim_last before reserving anything else. */
+void *tbr_chan_reserve_free(tbr_chan *ch, uint32_t dir, size_t min, size_t *len);
+
+/* Producer. Shortens msg, the last message reserved and not yet published, to len bytes (at
+ * most what was reserved), giving the rest back. TB_OK, or TB_EINVAL when msg is not that
+ * message or len is longer. */
+int tbr_chan_trim_last(tbr_chan *ch, uint32_t dir, void *msg, size_t len);
+
+/* Producer. Gives back msg, the last message reserved and not yet published, whole. TB_OK or
+ * TB_EINVAL as tbr_chan_trim_last. */
+int tbr_chan_cancel_last(tbr_chan *ch, uint32_t dir, void *msg);
+
 /* Producer. Publishes every reserved message (one release store) and wakes the consumer if it
  * said it sleeps. Returns TB_OK, TB_ECLOSED if the peer is known to be gone (nobody will read
  * them), or TB_EINVAL if dir is not the ring this side produces. */

@@ -41,6 +41,10 @@
  * libraries, stacks and the batches' arenas. */
 #define HOST_AS_SLACK ((uint64_t)512 << 20)
 
+/* The first chunk of the requests' arena, kept across requests: large enough for a batch and
+ * its output, so a steady flow makes no allocation (and no page fault) per request. */
+#define HOST_ARENA_CHUNK ((size_t)16 << 20)
+
 typedef struct host {
     tbr_chan *ch;
     tbr_registry *reg;
@@ -59,33 +63,22 @@ static void on_over_limit(tb_context *ctx, size_t size, size_t limit) {
 /* Writes a reply: header, text, and the batch b or the value v (either may be NULL). */
 static void reply(host *h, uint32_t type, uint64_t seq, int status, const char *text, const tb_batch *b,
                   const tb_value *v) {
-    size_t tl = text ? strnlen(text, TBR_ISO_MAX_TEXT) : 0;
-    size_t body = b ? tbr_wire_batch_size(b) : v ? tbr_wire_value_size(v) : 0;
-    char why[160];
-    if ((b || v) && body == 0) {
-        snprintf(why, sizeof why, "the plugin's output cannot cross to the runtime (nested deeper than %d)",
-                 TBR_WIRE_MAX_DEPTH);
-        status = TB_EINVAL, text = why, tl = strlen(why), b = NULL, v = NULL;
+    tbr_iso_msg hd = {.type = type, .status = status, .seq = seq};
+    hd.text_len = (uint32_t)(text ? strnlen(text, TBR_ISO_MAX_TEXT) : 0);
+    int rc = tbr_iso_write(h->ch, TBR_CHAN_REPLIES, &hd, text, b, v, -1);
+    if (rc == TB_EINVAL || rc == TB_ENOMEM) {
+        char why[160];
+        if (rc == TB_EINVAL)
+            snprintf(why, sizeof why, "the plugin's output cannot cross to the runtime (nested deeper than %d)",
+                     TBR_WIRE_MAX_DEPTH);
+        else
+            snprintf(why, sizeof why, "the plugin's output is larger than the channel's %zu bytes",
+                     tbr_chan_max_message(h->ch));
+        hd = (tbr_iso_msg){.type = type, .status = rc, .seq = seq, .text_len = (uint32_t)strlen(why)};
+        if (rc == TB_ENOMEM) hd.arg = TBR_ISO_TOO_LARGE;
+        rc = tbr_iso_write(h->ch, TBR_CHAN_REPLIES, &hd, why, NULL, NULL, -1);
     }
-    size_t len = sizeof(tbr_iso_msg) + TBR_ISO_PAD8(tl) + body;
-    if (len > tbr_chan_max_message(h->ch)) {
-        snprintf(why, sizeof why, "the plugin's output of %zu bytes is larger than the channel's %zu", body,
-                 tbr_chan_max_message(h->ch));
-        status = TB_ENOMEM, text = why, tl = strlen(why), b = NULL, v = NULL, body = 0;
-        len = sizeof(tbr_iso_msg) + TBR_ISO_PAD8(tl);
-    }
-    uint8_t *m;
-    while (!(m = tbr_chan_reserve(h->ch, TBR_CHAN_REPLIES, len))) {
-        int rc = tbr_chan_wait_space(h->ch, TBR_CHAN_REPLIES, len, -1);
-        if (rc) _exit(rc == TB_ECLOSED ? TBR_HOST_EXIT_PARENT : TBR_HOST_EXIT_PROTOCOL);
-    }
-    tbr_iso_msg hd = {.type = type, .status = status, .seq = seq, .text_len = (uint32_t)tl};
-    memcpy(m, &hd, sizeof hd);
-    if (tl) memcpy(m + sizeof hd, text, tl);
-    memset(m + sizeof hd + tl, 0, TBR_ISO_PAD8(tl) - tl);
-    uint8_t *out = m + sizeof hd + TBR_ISO_PAD8(tl);
-    if (b) tbr_wire_encode_batch(b, out, body, NULL);
-    else if (v) tbr_wire_encode_value(v, out, body, NULL);
+    if (rc) _exit(rc == TB_ECLOSED ? TBR_HOST_EXIT_PARENT : TBR_HOST_EXIT_PROTOCOL);
     tbr_chan_publish(h->ch, TBR_CHAN_REPLIES);
 }
 
@@ -161,11 +154,12 @@ fail:
     return rc;
 }
 
-/* The body of a request as a batch, in h->arena. Exits on a malformed one: only the runtime
- * writes requests, and it never writes those. */
+/* The body of a request as a batch, in h->arena, its strings left in the ring (the request is
+ * consumed only after the reply is written; the runtime, which wrote it, is trusted not to
+ * change it). Exits on a malformed one: the runtime never writes those. */
 static void body_batch(host *h, const uint8_t *body, size_t len, tb_batch *out) {
     char why[160];
-    if (tbr_wire_decode_batch(body, len, h->arena, out, why, sizeof why)) {
+    if (tbr_wire_decode_batch_in_place(body, len, h->arena, out, why, sizeof why)) {
         tbr_log(TB_LOG_ERROR, "plugin-host", "a request's batch does not decode: %s", why);
         _exit(TBR_HOST_EXIT_PROTOCOL);
     }
@@ -181,11 +175,9 @@ static bool serve(host *h, const tbr_iso_msg *m, const uint8_t *text, const uint
     switch (m->type) {
     case TBR_ISO_OP_PROCESS:
         body_batch(h, body, blen, &in);
-        tbr_chan_consume(h->ch, TBR_CHAN_REQUESTS);
         rc = c->vt.op.process(st, m->arg, &in, &out);
         break;
     case TBR_ISO_OP_TICK:
-        tbr_chan_consume(h->ch, TBR_CHAN_REQUESTS);
         rc = c->vt.op.tick ? c->vt.op.tick(st, m->arg64, &out) : TB_OK;
         break;
     case TBR_ISO_OP_CONTRAFLOW: {
@@ -201,16 +193,13 @@ static bool serve(host *h, const tbr_iso_msg *m, const uint8_t *text, const uint
     case TBR_ISO_CODEC_DECODE:
     case TBR_ISO_CODEC_ENCODE:
         body_batch(h, body, blen, &out);
-        tbr_chan_consume(h->ch, TBR_CHAN_REQUESTS);
         rc = m->type == TBR_ISO_CODEC_DECODE ? c->vt.codec.decode(st, &out) : c->vt.codec.encode(st, &out);
         break;
     case TBR_ISO_PROC_PROCESS:
         body_batch(h, body, blen, &in);
-        tbr_chan_consume(h->ch, TBR_CHAN_REQUESTS);
         rc = c->vt.processor.process(st, &in, &out);
         break;
     case TBR_ISO_PROC_FINISH:
-        tbr_chan_consume(h->ch, TBR_CHAN_REQUESTS);
         rc = c->vt.processor.finish ? c->vt.processor.finish(st, &out) : TB_OK;
         break;
     case TBR_ISO_STOP:
@@ -224,6 +213,7 @@ static bool serve(host *h, const tbr_iso_msg *m, const uint8_t *text, const uint
         _exit(TBR_HOST_EXIT_PROTOCOL);
     }
     reply(h, m->type, m->seq, rc, rc ? tbr_context_error(h->inst->ctx) : NULL, rc ? NULL : &out, NULL);
+    tbr_chan_consume(h->ch, TBR_CHAN_REQUESTS); /* the request's bytes are no longer used */
     return true;
 }
 
@@ -254,10 +244,11 @@ int tbr_plugin_host_main(int argc, char **argv) {
         fprintf(stderr, "temblor plugin-host: --channel %s is not a channel\n", argv[2]);
         return TBR_HOST_EXIT_SETUP;
     }
+    tbr_chan_set_spin(h.ch, tbr_isolation_spin_us());
     /* every wait also ends when the runtime does */
     int parent = (int)syscall(SYS_pidfd_open, getppid(), 0);
     if (parent >= 0) tbr_chan_watch_peer(h.ch, parent);
-    if (!(h.reg = tbr_registry_new()) || !(h.arena = tbr_arena_new(0))) return TBR_HOST_EXIT_SETUP;
+    if (!(h.reg = tbr_registry_new()) || !(h.arena = tbr_arena_new(HOST_ARENA_CHUNK))) return TBR_HOST_EXIT_SETUP;
     tbr_registry_set_log_refusals(h.reg, false);
 
     tbr_iso_msg m;

@@ -19,7 +19,9 @@
  *   PROC_FINISH       nothing; reply: batch out
  *   STOP              nothing; reply: empty; the host then exits 0
  * A reply's status is the callback's; its text, when the status is not TB_OK, what the plugin
- * gave set_error.
+ * gave set_error. A reply whose output did not fit in the channel has status TB_ENOMEM and arg
+ * TBR_ISO_TOO_LARGE: the runtime then starts the host again on a larger channel and sends the
+ * request again (so does it when its own request does not fit).
  *
  * Exit codes of a plugin host that ends by itself (the runtime names them in its log).
  * Ownership and threads: plain data; see channel.h and wire.h.
@@ -28,6 +30,9 @@
 #define TBR_ISOLATE_PROTO_H
 
 #include <stdint.h>
+#include <temblor/temblor.h>
+
+#include "isolate/channel.h"
 
 enum {
     TBR_ISO_SETUP = 1,
@@ -40,6 +45,8 @@ enum {
     TBR_ISO_PROC_FINISH = 8,
     TBR_ISO_STOP = 9
 };
+
+#define TBR_ISO_TOO_LARGE 1u
 
 typedef struct tbr_iso_msg {
     uint32_t type;     /* TBR_ISO_* */
@@ -63,5 +70,13 @@ enum {
     TBR_HOST_EXIT_PROTOCOL = 67, /* a request it could not read */
     TBR_HOST_EXIT_PARENT = 68    /* the runtime went away */
 };
+
+/* Reserves and writes a message into ring dir of ch: the header hd (its text_len says how much
+ * of text), and the batch b or the value v encoded as its body (both NULL: none). It is left
+ * reserved, for tbr_chan_publish. Waits for room for at most timeout_ms (negative: no limit).
+ * TB_OK; TB_EINVAL when the body cannot be encoded (nested too deeply); TB_ENOMEM when the
+ * message is larger than the channel can carry; TB_ETIMEDOUT or TB_ECLOSED from the wait. */
+int tbr_iso_write(tbr_chan *ch, uint32_t dir, const tbr_iso_msg *hd, const char *text, const tb_batch *b,
+                  const tb_value *v, int timeout_ms);
 
 #endif

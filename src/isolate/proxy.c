@@ -24,7 +24,9 @@
 #include "value/arena.h"
 #include "value/clone.h"
 
-#define CHANNEL_CAPACITY ((size_t)8 << 20)
+/* Each ring's first capacity: small, so a steady flow stays in the caches; doubled (and the
+ * host restarted) for a batch that does not fit. */
+#define CHANNEL_CAPACITY ((size_t)2 << 20)
 #define MAX_FAILURES 5
 #define FAILURE_WINDOW_NS (60ull * 1000000000ull)
 #define BACKOFF_MIN_NS (100ull * 1000000ull)
@@ -47,6 +49,7 @@ typedef struct proxy {
     pid_t pid;
     int pidfd;
     tbr_chan *ch;
+    size_t capacity; /* of each ring of the next channel: grows for batches that need it */
     uint64_t seq;
 
     /* supervision */
@@ -115,7 +118,7 @@ static void host_end(proxy *px, bool kill_it, char *why, size_t n) {
 /* Forks and execs a plugin host on a new channel. TB_OK, or TB_EIO with the reason. */
 static int host_spawn(proxy *px, char *err, size_t n) {
     tbr_chan_fds fds;
-    int rc = tbr_chan_create(CHANNEL_CAPACITY, &px->ch, &fds);
+    int rc = tbr_chan_create(px->capacity, &px->ch, &fds);
     if (rc) return tbr_fail_into(err, n, rc, "cannot create the channel to a plugin host: %s", strerror(errno));
     char chan[64];
     tbr_chan_fds_format(&fds, chan, sizeof chan);
@@ -136,6 +139,7 @@ static int host_spawn(proxy *px, char *err, size_t n) {
         return tbr_fail_into(err, n, TB_EIO, "cannot start a plugin host: fork: %s", strerror(e));
     }
     px->pid = pid;
+    tbr_chan_set_spin(px->ch, tbr_isolation_spin_us());
     px->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (px->pidfd >= 0) tbr_chan_watch_peer(px->ch, px->pidfd);
     return TB_OK;
@@ -143,7 +147,7 @@ static int host_spawn(proxy *px, char *err, size_t n) {
 
 /* --- one exchange ------------------------------------------------------------------------ */
 
-typedef enum { EX_OK, EX_REFUSED, EX_HOST_FAILED } exchange_result;
+typedef enum { EX_OK, EX_REFUSED, EX_HOST_FAILED, EX_TOO_LARGE } exchange_result;
 
 typedef struct reply_view {
     tbr_iso_msg head;
@@ -156,40 +160,27 @@ typedef struct reply_view {
  * reply, waits for the reply within the call budget. EX_OK with *r (consume it after use);
  * EX_REFUSED when the request cannot be sent (*status and why say why; the host is fine);
  * EX_HOST_FAILED when the host died, hung or broke the protocol: it is ended then, and why
- * says how. */
+ * says how; EX_TOO_LARGE when the request or its reply does not fit in the channel. */
 static exchange_result exchange(proxy *px, uint32_t type, uint32_t arg, uint64_t arg64, const void *text, size_t tl,
                                 const tb_batch *b, const tb_value *v, reply_view *r, int *status, char *why,
                                 size_t n) {
     uint32_t budget = tbr_isolation_call_budget_ms();
-    size_t body = b ? tbr_wire_batch_size(b) : v ? tbr_wire_value_size(v) : 0;
-    if ((b || v) && !body) {
+    uint64_t seq = ++px->seq;
+    tbr_iso_msg hd = {.type = type, .seq = seq, .arg = arg, .text_len = (uint32_t)tl, .arg64 = arg64};
+    int rc = tbr_iso_write(px->ch, TBR_CHAN_REQUESTS, &hd, text, b, v, (int)budget);
+    if (rc == TB_EINVAL) {
         *status = TB_EINVAL;
         snprintf(why, n, "the %s cannot cross to the plugin host (nested deeper than %d)", b ? "batch" : "value",
                  TBR_WIRE_MAX_DEPTH);
         return EX_REFUSED;
     }
-    size_t len = sizeof(tbr_iso_msg) + TBR_ISO_PAD8(tl) + body;
-    if (len > tbr_chan_max_message(px->ch)) {
-        *status = TB_ENOMEM;
-        snprintf(why, n, "a batch of %zu bytes is larger than the plugin host's channel (%zu)", body,
-                 tbr_chan_max_message(px->ch));
-        return EX_REFUSED;
-    }
-    uint8_t *m;
-    while (!(m = tbr_chan_reserve(px->ch, TBR_CHAN_REQUESTS, len))) {
-        int rc = tbr_chan_wait_space(px->ch, TBR_CHAN_REQUESTS, len, (int)budget);
-        if (rc == TB_OK) continue;
-        snprintf(why, n, rc == TB_ETIMEDOUT ? "took no request for %u ms, so it was killed" : "stopped taking requests", budget);
+    if (rc == TB_ENOMEM) return EX_TOO_LARGE;
+    if (rc) {
+        snprintf(why, n, rc == TB_ETIMEDOUT ? "took no request for %u ms, so it was killed" : "stopped taking requests",
+                 budget);
         host_end(px, true, why, n);
         return EX_HOST_FAILED;
     }
-    uint64_t seq = ++px->seq;
-    tbr_iso_msg hd = {.type = type, .seq = seq, .arg = arg, .text_len = (uint32_t)tl, .arg64 = arg64};
-    memcpy(m, &hd, sizeof hd);
-    if (tl) memcpy(m + sizeof hd, text, tl);
-    memset(m + sizeof hd + tl, 0, TBR_ISO_PAD8(tl) - tl);
-    if (b) tbr_wire_encode_batch(b, m + sizeof hd + TBR_ISO_PAD8(tl), body, NULL);
-    else if (v) tbr_wire_encode_value(v, m + sizeof hd + TBR_ISO_PAD8(tl), body, NULL);
     /* TB_ECLOSED here may only mean the host answered and closed at once (STOP): its reply,
      * if it wrote one, is still read below */
     bool gone = tbr_chan_publish(px->ch, TBR_CHAN_REQUESTS) != TB_OK;
@@ -202,7 +193,7 @@ static exchange_result exchange(proxy *px, uint32_t type, uint32_t arg, uint64_t
 
     const void *msg;
     size_t mlen;
-    int rc = tbr_chan_next(px->ch, TBR_CHAN_REPLIES, (int)budget, &msg, &mlen);
+    rc = tbr_chan_next(px->ch, TBR_CHAN_REPLIES, (int)budget, &msg, &mlen);
     if (rc == TB_ETIMEDOUT) {
         snprintf(why, n, "did not answer within %u ms (the call budget), so it was killed", budget);
         host_end(px, true, why, n);
@@ -220,7 +211,9 @@ static exchange_result exchange(proxy *px, uint32_t type, uint32_t arg, uint64_t
             r->text = (const char *)msg + sizeof r->head;
             r->body = (const uint8_t *)msg + head;
             r->body_len = mlen - head;
-            return EX_OK;
+            if (r->head.status != TB_ENOMEM || r->head.arg != TBR_ISO_TOO_LARGE) return EX_OK;
+            tbr_chan_consume(px->ch, TBR_CHAN_REPLIES);
+            return EX_TOO_LARGE;
         }
     }
     snprintf(why, n, "broke the channel's protocol, so it was killed");
@@ -251,7 +244,8 @@ static int host_start(proxy *px, bool *host_failed, char *why, size_t n) {
     reply_view r;
     int status = TB_OK;
     exchange_result x = exchange(px, TBR_ISO_SETUP, 0, 0, NULL, 0, NULL, &px->setup, &r, &status, why, n);
-    if (x == EX_REFUSED) {
+    if (x == EX_REFUSED || x == EX_TOO_LARGE) {
+        if (x == EX_TOO_LARGE) snprintf(why, n, "the configuration is larger than the channel"), status = TB_ENOMEM;
         host_end(px, true, NULL, 0);
         return status;
     }
@@ -332,6 +326,20 @@ static int call_supervised(proxy *px, uint32_t type, uint32_t arg, uint64_t arg6
             if (x == EX_REFUSED) {
                 px->host->set_error(px->ctx, why);
                 return status;
+            }
+            if (x == EX_TOO_LARGE) {
+                host_end(px, true, NULL, 0);
+                if (px->capacity >= TBR_CHAN_MAX_CAPACITY / 4) {
+                    char msg[200];
+                    snprintf(msg, sizeof msg, "a batch of %u events needs more than the largest channel (%zu MiB)",
+                             events, px->capacity >> 20);
+                    px->host->set_error(px->ctx, msg);
+                    return TB_ENOMEM;
+                }
+                px->capacity *= 2; /* not a failure: the same batch again, on a larger channel */
+                tbr_log(TB_LOG_INFO, px->label, "a batch of %u events needs a larger channel: %zu MiB now", events,
+                        px->capacity >> 20);
+                continue;
             }
             if (x == EX_OK) {
                 status = r.head.status;
@@ -543,6 +551,7 @@ int tbr_proxy_create(const tbr_component *real, const tb_create_args *args, cons
     px->host = args->host;
     px->ctx = args->ctx;
     px->pidfd = -1;
+    px->capacity = CHANNEL_CAPACITY;
     snprintf(px->label, sizeof px->label, "%s", tbr_context_label(args->ctx));
 
     /* the grants, checked here so a mistake is refused with the flow, not in the host */

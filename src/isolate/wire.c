@@ -565,8 +565,8 @@ static int take_event(reader *r, tb_event *e) {
     return take_value(r, &e->meta);
 }
 
-int tbr_wire_decode_batch(const uint8_t *in, size_t len, tb_arena *arena, tb_batch *out,
-                          char *err, size_t err_size) {
+static int decode_batch(const uint8_t *in, size_t len, bool copy, tb_arena *arena, tb_batch *out, char *err,
+                        size_t err_size) {
     reader r = {NULL, 0, 0, arena, err, err_size};
     uint32_t count = 0;
     uint64_t token = 0;
@@ -574,7 +574,9 @@ int tbr_wire_decode_batch(const uint8_t *in, size_t len, tb_arena *arena, tb_bat
     if (len < TBR_WIRE_HEADER_SIZE)
         return fail_at(&r, 0, "a batch needs a header of %u bytes, the message has %zu",
                        TBR_WIRE_HEADER_SIZE, len);
-    int rc = take_copy(&r, in, len);
+    int rc = TB_OK;
+    if (copy) rc = take_copy(&r, in, len);
+    else r.p = in, r.len = len;
     if (rc) return rc;
     if ((rc = take_header(&r, &count, &token))) return rc;
     if (count) {
@@ -591,4 +593,17 @@ int tbr_wire_decode_batch(const uint8_t *in, size_t len, tb_arena *arena, tb_bat
     out->arena = arena;
     out->token = token;
     return TB_OK;
+}
+
+int tbr_wire_decode_batch(const uint8_t *in, size_t len, tb_arena *arena, tb_batch *out, char *err, size_t err_size) {
+    return decode_batch(in, len, true, arena, out, err, err_size);
+}
+
+int tbr_wire_decode_batch_in_place(const uint8_t *in, size_t len, tb_arena *arena, tb_batch *out, char *err,
+                                   size_t err_size) {
+    if ((uintptr_t)in % 8) {
+        reader r = {NULL, 0, 0, arena, err, err_size};
+        return fail_at(&r, 0, "a message to decode in place must be 8-byte aligned");
+    }
+    return decode_batch(in, len, false, arena, out, err, err_size);
 }

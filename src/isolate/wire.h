@@ -125,4 +125,11 @@ int tbr_wire_decode_value(const uint8_t *in, size_t len, tb_arena *arena, tb_val
 int tbr_wire_decode_batch(const uint8_t *in, size_t len, tb_arena *arena, tb_batch *out,
                           char *err, size_t err_size);
 
+/* tbr_wire_decode_batch without the copy: strings, bytes and keys point into in, which must be
+ * 8-byte aligned and stay unchanged while the batch is used. Every check is made all the same.
+ * For a reader that trusts the writer not to change the message under it: a plugin host
+ * reading the runtime's requests, never the runtime reading a host's replies. */
+int tbr_wire_decode_batch_in_place(const uint8_t *in, size_t len, tb_arena *arena, tb_batch *out, char *err,
+                                   size_t err_size);
+
 #endif
