@@ -229,6 +229,9 @@ int tbr_isolation_grants(const tb_value *grant, tb_arena *a, tbr_sandbox_grants 
         if (k < 0)
             return tbr_fail_into(err, n, TB_EINVAL, "grant: unknown permission '%.*s' (fs-read, fs-write, net-connect, "
                                                    "net-listen or process)", (int)mem->key_len, mem->key);
+        for (uint32_t e = 0; e < m; e++)
+            if (grant->as.members[e].key_len == mem->key_len && !memcmp(grant->as.members[e].key, mem->key, mem->key_len))
+                return tbr_fail_into(err, n, TB_EINVAL, "grant: %s is given twice (give one list)", grant_kinds[k]);
         const tb_value *v = &mem->value;
         if (k == PROCESS) {
             if (v->type != TB_BOOL) return tbr_fail_into(err, n, TB_EINVAL, "grant process must be true or false");

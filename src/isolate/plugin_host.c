@@ -72,10 +72,8 @@ static void reply(host *h, uint32_t type, uint64_t seq, int status, const char *
             snprintf(why, sizeof why, "the plugin's output cannot cross to the runtime (nested deeper than %d)",
                      TBR_WIRE_MAX_DEPTH);
         else
-            snprintf(why, sizeof why, "the plugin's output is larger than the channel's %zu bytes",
-                     tbr_chan_max_message(h->ch));
+            snprintf(why, sizeof why, "the plugin's output is larger than the 1 GiB a message may be");
         hd = (tbr_iso_msg){.type = type, .status = rc, .seq = seq, .text_len = (uint32_t)strlen(why)};
-        if (rc == TB_ENOMEM) hd.arg = TBR_ISO_TOO_LARGE;
         rc = tbr_iso_write(h->ch, TBR_CHAN_REPLIES, &hd, why, NULL, NULL, -1);
     }
     if (rc) _exit(rc == TB_ECLOSED ? TBR_HOST_EXIT_PARENT : TBR_HOST_EXIT_PROTOCOL);
@@ -165,8 +163,11 @@ static void body_batch(host *h, const uint8_t *body, size_t len, tb_batch *out) 
     }
 }
 
-/* Serves one request; false after STOP. */
-static bool serve(host *h, const tbr_iso_msg *m, const uint8_t *text, const uint8_t *body, size_t blen) {
+/* Serves one request, and releases it; false after STOP. */
+static bool serve(host *h, tbr_iso_in *req) {
+    const tbr_iso_msg *m = &req->head;
+    const uint8_t *text = (const uint8_t *)req->text, *body = req->body;
+    size_t blen = req->body_len;
     const tbr_component *c = h->inst->component;
     void *st = h->inst->state;
     tb_batch in = {0}, out = {.arena = h->arena};
@@ -186,7 +187,7 @@ static bool serve(host *h, const tbr_iso_msg *m, const uint8_t *text, const uint
             memcpy(&cf.latency_ns, text, 8);
             memcpy(&cf.port, text + 8, 4);
         }
-        tbr_chan_consume(h->ch, TBR_CHAN_REQUESTS);
+        tbr_iso_done(h->ch, TBR_CHAN_REQUESTS, req);
         if (c->vt.op.contraflow) c->vt.op.contraflow(st, &cf);
         return true; /* no reply */
     }
@@ -203,7 +204,7 @@ static bool serve(host *h, const tbr_iso_msg *m, const uint8_t *text, const uint
         rc = c->vt.processor.finish ? c->vt.processor.finish(st, &out) : TB_OK;
         break;
     case TBR_ISO_STOP:
-        tbr_chan_consume(h->ch, TBR_CHAN_REQUESTS);
+        tbr_iso_done(h->ch, TBR_CHAN_REQUESTS, req);
         tbr_instance_destroy(h->inst);
         h->inst = NULL;
         reply(h, m->type, m->seq, TB_OK, NULL, NULL, NULL);
@@ -213,23 +214,14 @@ static bool serve(host *h, const tbr_iso_msg *m, const uint8_t *text, const uint
         _exit(TBR_HOST_EXIT_PROTOCOL);
     }
     reply(h, m->type, m->seq, rc, rc ? tbr_context_error(h->inst->ctx) : NULL, rc ? NULL : &out, NULL);
-    tbr_chan_consume(h->ch, TBR_CHAN_REQUESTS); /* the request's bytes are no longer used */
+    tbr_iso_done(h->ch, TBR_CHAN_REQUESTS, req); /* the request's bytes are no longer used */
     return true;
 }
 
-/* The next request, its header copied and its parts bounded. Exits when the runtime is gone. */
-static void next_request(host *h, tbr_iso_msg *m, const uint8_t **text, const uint8_t **body, size_t *blen) {
-    const void *msg;
-    size_t len;
-    int rc = tbr_chan_next(h->ch, TBR_CHAN_REQUESTS, -1, &msg, &len);
+/* The next request, in *req. Exits when the runtime is gone or the request is malformed. */
+static void next_request(host *h, tbr_iso_in *req) {
+    int rc = tbr_iso_read(h->ch, TBR_CHAN_REQUESTS, -1, h->arena, req);
     if (rc) _exit(rc == TB_ECLOSED ? TBR_HOST_EXIT_PARENT : TBR_HOST_EXIT_PROTOCOL);
-    if (len < sizeof *m) _exit(TBR_HOST_EXIT_PROTOCOL);
-    memcpy(m, msg, sizeof *m);
-    size_t head = sizeof *m + TBR_ISO_PAD8((size_t)m->text_len);
-    if (m->text_len > TBR_ISO_MAX_TEXT || head > len) _exit(TBR_HOST_EXIT_PROTOCOL);
-    *text = (const uint8_t *)msg + sizeof *m;
-    *body = (const uint8_t *)msg + head;
-    *blen = len - head;
 }
 
 int tbr_plugin_host_main(int argc, char **argv) {
@@ -251,27 +243,26 @@ int tbr_plugin_host_main(int argc, char **argv) {
     if (!(h.reg = tbr_registry_new()) || !(h.arena = tbr_arena_new(HOST_ARENA_CHUNK))) return TBR_HOST_EXIT_SETUP;
     tbr_registry_set_log_refusals(h.reg, false);
 
-    tbr_iso_msg m;
-    const uint8_t *text, *body;
-    size_t blen;
-    next_request(&h, &m, &text, &body, &blen);
+    tbr_iso_in req;
     tb_value s;
     char err[2048] = "", report[1024] = "";
     tb_arena *setup_arena = tbr_arena_new(0);
-    if (m.type != TBR_ISO_SETUP || !setup_arena ||
-        tbr_wire_decode_value(body, blen, setup_arena, &s, err, sizeof err) || s.type != TB_OBJECT)
+    if (!setup_arena) _exit(TBR_HOST_EXIT_SETUP);
+    next_request(&h, &req);
+    if (req.head.type != TBR_ISO_SETUP ||
+        tbr_wire_decode_value(req.body, req.body_len, setup_arena, &s, err, sizeof err) || s.type != TB_OBJECT)
         _exit(TBR_HOST_EXIT_SETUP);
-    tbr_chan_consume(h.ch, TBR_CHAN_REQUESTS);
+    tbr_iso_done(h.ch, TBR_CHAN_REQUESTS, &req);
     int rc = setup(&h, &s, report, sizeof report, err, sizeof err);
-    reply(&h, TBR_ISO_SETUP, m.seq, rc, rc ? err : report, NULL, NULL);
+    reply(&h, TBR_ISO_SETUP, req.head.seq, rc, rc ? err : report, NULL, NULL);
     if (rc) {
         tbr_chan_close(h.ch);
         return TBR_HOST_EXIT_SETUP;
     }
     do {
         tbr_arena_reset(h.arena);
-        next_request(&h, &m, &text, &body, &blen);
-    } while (serve(&h, &m, text, body, blen));
+        next_request(&h, &req);
+    } while (serve(&h, &req));
     tbr_chan_close(h.ch);
     return 0;
 }

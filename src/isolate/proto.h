@@ -19,9 +19,12 @@
  *   PROC_FINISH       nothing; reply: batch out
  *   STOP              nothing; reply: empty; the host then exits 0
  * A reply's status is the callback's; its text, when the status is not TB_OK, what the plugin
- * gave set_error. A reply whose output did not fit in the channel has status TB_ENOMEM and arg
- * TBR_ISO_TOO_LARGE: the runtime then starts the host again on a larger channel and sends the
- * request again (so does it when its own request does not fit).
+ * gave set_error.
+ *
+ * A message larger than the channel carries (a batch of huge events) crosses in pieces, each a
+ * channel message of its own: u32 0x47415246 ("FRAG", never a message type), u32 1 on the last
+ * piece and 0 before, u64 the whole message's length, then the piece's bytes. The reader takes
+ * them as they come and reassembles the message in its arena, up to 1 GiB.
  *
  * Exit codes of a plugin host that ends by itself (the runtime names them in its log).
  * Ownership and threads: plain data; see channel.h and wire.h.
@@ -29,6 +32,7 @@
 #ifndef TBR_ISOLATE_PROTO_H
 #define TBR_ISOLATE_PROTO_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <temblor/temblor.h>
 
@@ -45,8 +49,6 @@ enum {
     TBR_ISO_PROC_FINISH = 8,
     TBR_ISO_STOP = 9
 };
-
-#define TBR_ISO_TOO_LARGE 1u
 
 typedef struct tbr_iso_msg {
     uint32_t type;     /* TBR_ISO_* */
@@ -78,5 +80,25 @@ enum {
  * message is larger than the channel can carry; TB_ETIMEDOUT or TB_ECLOSED from the wait. */
 int tbr_iso_write(tbr_chan *ch, uint32_t dir, const tbr_iso_msg *hd, const char *text, const tb_batch *b,
                   const tb_value *v, int timeout_ms);
+
+/* One message read: its header (copied out of shared memory), and where its text and body
+ * are: in the ring (in_ring; valid until tbr_iso_done) or, for one that came in pieces, in the
+ * reader's arena. */
+typedef struct tbr_iso_in {
+    tbr_iso_msg head;
+    const char *text;
+    const uint8_t *body;
+    size_t body_len;
+    bool in_ring;
+} tbr_iso_in;
+
+/* Reads the next message of ring dir, waiting for at most timeout_ms per piece (negative: no
+ * limit), reassembling one sent in pieces in arena. TB_OK; the errors of tbr_chan_next; TB_EINVAL
+ * for a message too short for its header, text longer than TBR_ISO_MAX_TEXT or pieces that do
+ * not add up; TB_ENOMEM when arena cannot hold a reassembled one. */
+int tbr_iso_read(tbr_chan *ch, uint32_t dir, int timeout_ms, tb_arena *arena, tbr_iso_in *in);
+
+/* Releases a message tbr_iso_read returned (consumes it when it is in the ring). */
+void tbr_iso_done(tbr_chan *ch, uint32_t dir, tbr_iso_in *in);
 
 #endif

@@ -24,8 +24,8 @@
 #include "value/arena.h"
 #include "value/clone.h"
 
-/* Each ring's first capacity: small, so a steady flow stays in the caches; doubled (and the
- * host restarted) for a batch that does not fit. */
+/* Each ring's capacity: small, so a steady flow stays in the caches (a batch that does not fit
+ * crosses in pieces, proto.h). */
 #define CHANNEL_CAPACITY ((size_t)2 << 20)
 #define MAX_FAILURES 5
 #define FAILURE_WINDOW_NS (60ull * 1000000000ull)
@@ -49,7 +49,6 @@ typedef struct proxy {
     pid_t pid;
     int pidfd;
     tbr_chan *ch;
-    size_t capacity; /* of each ring of the next channel: grows for batches that need it */
     uint64_t seq;
 
     /* supervision */
@@ -118,7 +117,7 @@ static void host_end(proxy *px, bool kill_it, char *why, size_t n) {
 /* Forks and execs a plugin host on a new channel. TB_OK, or TB_EIO with the reason. */
 static int host_spawn(proxy *px, char *err, size_t n) {
     tbr_chan_fds fds;
-    int rc = tbr_chan_create(px->capacity, &px->ch, &fds);
+    int rc = tbr_chan_create(CHANNEL_CAPACITY, &px->ch, &fds);
     if (rc) return tbr_fail_into(err, n, rc, "cannot create the channel to a plugin host: %s", strerror(errno));
     char chan[64];
     tbr_chan_fds_format(&fds, chan, sizeof chan);
@@ -147,23 +146,18 @@ static int host_spawn(proxy *px, char *err, size_t n) {
 
 /* --- one exchange ------------------------------------------------------------------------ */
 
-typedef enum { EX_OK, EX_REFUSED, EX_HOST_FAILED, EX_TOO_LARGE } exchange_result;
+typedef enum { EX_OK, EX_REFUSED, EX_HOST_FAILED } exchange_result;
 
-typedef struct reply_view {
-    tbr_iso_msg head;
-    const char *text;
-    const uint8_t *body;
-    size_t body_len;
-} reply_view;
+typedef tbr_iso_in reply_view;
 
 /* Sends one request (batch b or value v as its body, either may be NULL) and, unless it has no
- * reply, waits for the reply within the call budget. EX_OK with *r (consume it after use);
- * EX_REFUSED when the request cannot be sent (*status and why say why; the host is fine);
- * EX_HOST_FAILED when the host died, hung or broke the protocol: it is ended then, and why
- * says how; EX_TOO_LARGE when the request or its reply does not fit in the channel. */
+ * reply, waits for the reply within the call budget (a reply in pieces is reassembled in
+ * arena). EX_OK with *r (release it with tbr_iso_done after use); EX_REFUSED when the request
+ * cannot be sent (*status and why say why; the host is fine); EX_HOST_FAILED when the host
+ * died, hung or broke the protocol: it is ended then, and why says how. */
 static exchange_result exchange(proxy *px, uint32_t type, uint32_t arg, uint64_t arg64, const void *text, size_t tl,
-                                const tb_batch *b, const tb_value *v, reply_view *r, int *status, char *why,
-                                size_t n) {
+                                const tb_batch *b, const tb_value *v, tb_arena *arena, reply_view *r, int *status,
+                                char *why, size_t n) {
     uint32_t budget = tbr_isolation_call_budget_ms();
     uint64_t seq = ++px->seq;
     tbr_iso_msg hd = {.type = type, .seq = seq, .arg = arg, .text_len = (uint32_t)tl, .arg64 = arg64};
@@ -174,7 +168,11 @@ static exchange_result exchange(proxy *px, uint32_t type, uint32_t arg, uint64_t
                  TBR_WIRE_MAX_DEPTH);
         return EX_REFUSED;
     }
-    if (rc == TB_ENOMEM) return EX_TOO_LARGE;
+    if (rc == TB_ENOMEM) {
+        *status = TB_ENOMEM;
+        snprintf(why, n, "the %s is larger than the 1 GiB a message to a plugin host may be", b ? "batch" : "value");
+        return EX_REFUSED;
+    }
     if (rc) {
         snprintf(why, n, rc == TB_ETIMEDOUT ? "took no request for %u ms, so it was killed" : "stopped taking requests",
                  budget);
@@ -191,9 +189,7 @@ static exchange_result exchange(proxy *px, uint32_t type, uint32_t arg, uint64_t
         return EX_HOST_FAILED;
     }
 
-    const void *msg;
-    size_t mlen;
-    rc = tbr_chan_next(px->ch, TBR_CHAN_REPLIES, (int)budget, &msg, &mlen);
+    rc = tbr_iso_read(px->ch, TBR_CHAN_REPLIES, (int)budget, arena, r);
     if (rc == TB_ETIMEDOUT) {
         snprintf(why, n, "did not answer within %u ms (the call budget), so it was killed", budget);
         host_end(px, true, why, n);
@@ -204,18 +200,13 @@ static exchange_result exchange(proxy *px, uint32_t type, uint32_t arg, uint64_t
         host_end(px, false, why, n);
         return EX_HOST_FAILED;
     }
-    if (rc == TB_OK && mlen >= sizeof r->head) {
-        memcpy(&r->head, msg, sizeof r->head);
-        size_t head = sizeof r->head + TBR_ISO_PAD8((size_t)r->head.text_len);
-        if (r->head.type == type && r->head.seq == seq && r->head.text_len <= TBR_ISO_MAX_TEXT && head <= mlen) {
-            r->text = (const char *)msg + sizeof r->head;
-            r->body = (const uint8_t *)msg + head;
-            r->body_len = mlen - head;
-            if (r->head.status != TB_ENOMEM || r->head.arg != TBR_ISO_TOO_LARGE) return EX_OK;
-            tbr_chan_consume(px->ch, TBR_CHAN_REPLIES);
-            return EX_TOO_LARGE;
-        }
+    if (rc == TB_ENOMEM) {
+        *status = TB_ENOMEM;
+        snprintf(why, n, "out of memory for the plugin host's reply");
+        host_end(px, true, NULL, 0); /* the rest of its pieces cannot be read: start afresh */
+        return EX_REFUSED;
     }
+    if (rc == TB_OK && r->head.type == type && r->head.seq == seq) return EX_OK;
     snprintf(why, n, "broke the channel's protocol, so it was killed");
     host_end(px, true, why, n);
     return EX_HOST_FAILED;
@@ -243,9 +234,8 @@ static int host_start(proxy *px, bool *host_failed, char *why, size_t n) {
     if (rc) return rc;
     reply_view r;
     int status = TB_OK;
-    exchange_result x = exchange(px, TBR_ISO_SETUP, 0, 0, NULL, 0, NULL, &px->setup, &r, &status, why, n);
-    if (x == EX_REFUSED || x == EX_TOO_LARGE) {
-        if (x == EX_TOO_LARGE) snprintf(why, n, "the configuration is larger than the channel"), status = TB_ENOMEM;
+    exchange_result x = exchange(px, TBR_ISO_SETUP, 0, 0, NULL, 0, NULL, &px->setup, px->arena, &r, &status, why, n);
+    if (x == EX_REFUSED) {
         host_end(px, true, NULL, 0);
         return status;
     }
@@ -257,7 +247,7 @@ static int host_start(proxy *px, bool *host_failed, char *why, size_t n) {
     memcpy(text, r.text, r.head.text_len);
     text[r.head.text_len] = '\0';
     status = r.head.status;
-    tbr_chan_consume(px->ch, TBR_CHAN_REPLIES);
+    tbr_iso_done(px->ch, TBR_CHAN_REPLIES, &r);
     if (status != TB_OK) {
         snprintf(why, n, "%.*s", (int)(n > 1 ? n - 1 : 0), text);
         host_end(px, false, NULL, 0);
@@ -306,7 +296,7 @@ typedef int (*apply_fn)(proxy *px, const reply_view *r, void *user);
  * when the host fails, it is logged, restarted after the backoff and the same call sent again,
  * until it succeeds, the plugin refuses or the instance is quarantined. */
 static int call_supervised(proxy *px, uint32_t type, uint32_t arg, uint64_t arg64, const tb_batch *b,
-                           uint32_t events, apply_fn apply, void *user) {
+                           uint32_t events, tb_arena *arena, apply_fn apply, void *user) {
     char why[700];
     for (;;) {
         if (px->quarantined) return quarantined(px);
@@ -322,30 +312,16 @@ static int call_supervised(proxy *px, uint32_t type, uint32_t arg, uint64_t arg6
         }
         if (!host_failed) {
             reply_view r;
-            exchange_result x = exchange(px, type, arg, arg64, NULL, 0, b, NULL, &r, &status, why, sizeof why);
+            exchange_result x = exchange(px, type, arg, arg64, NULL, 0, b, NULL, arena, &r, &status, why, sizeof why);
             if (x == EX_REFUSED) {
                 px->host->set_error(px->ctx, why);
                 return status;
-            }
-            if (x == EX_TOO_LARGE) {
-                host_end(px, true, NULL, 0);
-                if (px->capacity >= TBR_CHAN_MAX_CAPACITY / 4) {
-                    char msg[200];
-                    snprintf(msg, sizeof msg, "a batch of %u events needs more than the largest channel (%zu MiB)",
-                             events, px->capacity >> 20);
-                    px->host->set_error(px->ctx, msg);
-                    return TB_ENOMEM;
-                }
-                px->capacity *= 2; /* not a failure: the same batch again, on a larger channel */
-                tbr_log(TB_LOG_INFO, px->label, "a batch of %u events needs a larger channel: %zu MiB now", events,
-                        px->capacity >> 20);
-                continue;
             }
             if (x == EX_OK) {
                 status = r.head.status;
                 if (status == TB_OK) status = apply(px, &r, user);
                 else take_error(px, &r);
-                tbr_chan_consume(px->ch, TBR_CHAN_REPLIES);
+                tbr_iso_done(px->ch, TBR_CHAN_REPLIES, &r);
                 if (px->backoff_ns && now_ns() - px->failed_at[(px->failures - 1) % MAX_FAILURES] > FAILURE_WINDOW_NS)
                     px->backoff_ns = 0; /* a quiet minute: the next failure restarts at once again */
                 return status;
@@ -365,9 +341,9 @@ static int call_supervised(proxy *px, uint32_t type, uint32_t arg, uint64_t arg6
 /* call_supervised, with the thread's busy clock stopped: the call budget is this wait's
  * watchdog, so the engine's does not report it as a stage that stalls. */
 static int call(proxy *px, uint32_t type, uint32_t arg, uint64_t arg64, const tb_batch *b, uint32_t events,
-                apply_fn apply, void *user) {
+                tb_arena *arena, apply_fn apply, void *user) {
     tbr_loop_thread_waits(true);
-    int rc = call_supervised(px, type, arg, arg64, b, events, apply, user);
+    int rc = call_supervised(px, type, arg, arg64, b, events, arena, apply, user);
     tbr_loop_thread_waits(false);
     return rc;
 }
@@ -378,7 +354,10 @@ static int call(proxy *px, uint32_t type, uint32_t arg, uint64_t arg64, const tb
  * a broken host writes such a reply) when it does not decode. */
 static bool reply_batch(proxy *px, const reply_view *r, tb_arena *arena, tb_batch *out) {
     char why[200];
-    if (tbr_wire_decode_batch(r->body, r->body_len, arena, out, why, sizeof why) == TB_OK) return true;
+    /* one that came in pieces is a private copy already: no second copy */
+    int rc = r->in_ring ? tbr_wire_decode_batch(r->body, r->body_len, arena, out, why, sizeof why)
+                        : tbr_wire_decode_batch_in_place(r->body, r->body_len, arena, out, why, sizeof why);
+    if (rc == TB_OK) return true;
     char msg[300];
     snprintf(msg, sizeof msg, "the plugin host's reply does not decode: %s", why);
     px->host->set_error(px->ctx, msg);
@@ -421,11 +400,11 @@ static int apply_in_place(proxy *px, const reply_view *r, void *user) {
 /* --- the kinds' vtables --------------------------------------------------------------------- */
 
 static int TB_CALL op_process(void *st, uint32_t port, tb_batch *in, tb_batch *out) {
-    return call(st, TBR_ISO_OP_PROCESS, port, 0, in, in->count, apply_append, out);
+    return call(st, TBR_ISO_OP_PROCESS, port, 0, in, in->count, out->arena, apply_append, out);
 }
 
 static int TB_CALL op_tick(void *st, uint64_t now, tb_batch *out) {
-    return call(st, TBR_ISO_OP_TICK, 0, now, NULL, 0, apply_append, out);
+    return call(st, TBR_ISO_OP_TICK, 0, now, NULL, 0, out->arena, apply_append, out);
 }
 
 static void TB_CALL op_contraflow(void *st, const tb_contraflow *cf) {
@@ -436,25 +415,25 @@ static void TB_CALL op_contraflow(void *st, const tb_contraflow *cf) {
     memcpy(text + 8, &cf->port, 4);
     int status;
     char why[300] = "";
-    if (exchange(px, TBR_ISO_OP_CONTRAFLOW, cf->kind, cf->event_id, text, sizeof text, NULL, NULL, NULL, &status, why,
-                 sizeof why) == EX_HOST_FAILED)
+    if (exchange(px, TBR_ISO_OP_CONTRAFLOW, cf->kind, cf->event_id, text, sizeof text, NULL, NULL, NULL, NULL, &status,
+                 why, sizeof why) == EX_HOST_FAILED)
         tbr_log(TB_LOG_WARN, px->label, "plugin host %s (it will be restarted at the next call)", why);
 }
 
 static int TB_CALL codec_decode(void *st, tb_batch *b) {
-    return call(st, TBR_ISO_CODEC_DECODE, 0, 0, b, b->count, apply_in_place, b);
+    return call(st, TBR_ISO_CODEC_DECODE, 0, 0, b, b->count, b->arena, apply_in_place, b);
 }
 
 static int TB_CALL codec_encode(void *st, tb_batch *b) {
-    return call(st, TBR_ISO_CODEC_ENCODE, 0, 0, b, b->count, apply_in_place, b);
+    return call(st, TBR_ISO_CODEC_ENCODE, 0, 0, b, b->count, b->arena, apply_in_place, b);
 }
 
 static int TB_CALL proc_process(void *st, const tb_batch *in, tb_batch *out) {
-    return call(st, TBR_ISO_PROC_PROCESS, 0, 0, in, in->count, apply_append, out);
+    return call(st, TBR_ISO_PROC_PROCESS, 0, 0, in, in->count, out->arena, apply_append, out);
 }
 
 static int TB_CALL proc_finish(void *st, tb_batch *out) {
-    return call(st, TBR_ISO_PROC_FINISH, 0, 0, NULL, 0, apply_append, out);
+    return call(st, TBR_ISO_PROC_FINISH, 0, 0, NULL, 0, out->arena, apply_append, out);
 }
 
 static void TB_CALL proxy_destroy(void *st) {
@@ -465,8 +444,8 @@ static void TB_CALL proxy_destroy(void *st) {
         char why[300] = "";
         uint32_t budget = tbr_isolation_call_budget_ms();
         (void)budget;
-        if (exchange(px, TBR_ISO_STOP, 0, 0, NULL, 0, NULL, NULL, &r, &status, why, sizeof why) == EX_OK) {
-            tbr_chan_consume(px->ch, TBR_CHAN_REPLIES);
+        if (exchange(px, TBR_ISO_STOP, 0, 0, NULL, 0, NULL, NULL, px->arena, &r, &status, why, sizeof why) == EX_OK) {
+            tbr_iso_done(px->ch, TBR_CHAN_REPLIES, &r);
             host_end(px, false, NULL, 0);
         } else if (why[0]) {
             tbr_log(TB_LOG_WARN, px->label, "plugin host %s while stopping", why);
@@ -494,18 +473,18 @@ static bool put_str(tb_arena *a, tb_value *obj, const char *key, const char *s) 
     return copy && put(a, obj, key, tb_string(copy, strlen(s)));
 }
 
+/* Whether path is dir or below it ("/a" holds "/a" and "/a/b", not "/ab"). */
+static bool below(const char *path, const char *dir) {
+    size_t l = strlen(dir);
+    while (l > 1 && dir[l - 1] == '/') l--;
+    return !strncmp(path, dir, l) && (path[l] == '\0' || path[l] == '/' || (l == 1 && dir[0] == '/'));
+}
+
 /* Whether permission p (its target resolved) is within grants g. */
 static bool granted(const tb_permission *p, const char *target, const tbr_sandbox_grants *g) {
-    size_t tl = target ? strlen(target) : 0;
     bool under_write = false, under_read = false;
-    for (size_t i = 0; i < g->nwrite; i++) {
-        size_t l = strlen(g->write_paths[i]);
-        if (target && tl >= l && !strncmp(target, g->write_paths[i], l)) under_write = true;
-    }
-    for (size_t i = 0; i < g->nread; i++) {
-        size_t l = strlen(g->read_paths[i]);
-        if (target && tl >= l && !strncmp(target, g->read_paths[i], l)) under_read = true;
-    }
+    for (size_t i = 0; target && i < g->nwrite; i++) under_write = under_write || below(target, g->write_paths[i]);
+    for (size_t i = 0; target && i < g->nread; i++) under_read = under_read || below(target, g->read_paths[i]);
     switch (p->kind) {
     case TB_PERM_FS_READ: return under_read || under_write;
     case TB_PERM_FS_WRITE: return under_write;
@@ -551,7 +530,6 @@ int tbr_proxy_create(const tbr_component *real, const tb_create_args *args, cons
     px->host = args->host;
     px->ctx = args->ctx;
     px->pidfd = -1;
-    px->capacity = CHANNEL_CAPACITY;
     snprintf(px->label, sizeof px->label, "%s", tbr_context_label(args->ctx));
 
     /* the grants, checked here so a mistake is refused with the flow, not in the host */

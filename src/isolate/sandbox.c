@@ -55,6 +55,8 @@ struct ll_net_port_attr {
 /* What the dynamic linker, libc and the host itself read, whatever the grants. */
 static const char *const system_paths[] = {"/lib", "/lib64", "/usr/lib", "/usr/lib64", "/etc/ld.so.cache",
                                            "/proc/self", "/dev/null", "/dev/urandom"};
+/* Where programs are, readable and executable with a process grant (exec needs them). */
+static const char *const program_paths[] = {"/bin", "/usr/bin", "/sbin", "/usr/sbin", "/usr/libexec", "/usr/local/bin"};
 /* What name resolution reads, with a network grant. */
 static const char *const resolver_paths[] = {"/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf",
                                              "/etc/gai.conf", "/etc/services"};
@@ -120,8 +122,9 @@ static int landlock(const tbr_sandbox_grants *g, tbr_sandbox_mode mode, char *re
     if (abi < 1) {
         if (mode == TBR_SANDBOX_REQUIRE)
             return tbr_fail_into(err, n, TB_ENOTSUP, "the kernel has no Landlock (or it is disabled): file-system grants "
-                                            "cannot be enforced");
-        note(report, rn, "; NOT enforced: file-system grants (the kernel has no Landlock)");
+                                            "cannot be enforced%s", g->net && (g->tcp_connect || g->tcp_bind) ? ", nor TCP port grants" : "");
+        note(report, rn, "; NOT enforced: file-system grants%s (the kernel has no Landlock)",
+             g->net && (g->tcp_connect || g->tcp_bind) ? " and TCP port grants" : "");
         return TB_OK;
     }
     bool restrict_connect = g->net && g->tcp_connect, restrict_bind = g->net && g->tcp_bind;
@@ -143,6 +146,8 @@ static int landlock(const tbr_sandbox_grants *g, tbr_sandbox_mode mode, char *re
     uint64_t handled = attr.handled_access_fs;
     for (size_t i = 0; rc == TB_OK && i < sizeof system_paths / sizeof *system_paths; i++)
         rc = allow_path(ruleset, system_paths[i], LL_READ | LL_EXEC, handled, false, err, n);
+    for (size_t i = 0; rc == TB_OK && g->processes && i < sizeof program_paths / sizeof *program_paths; i++)
+        rc = allow_path(ruleset, program_paths[i], LL_READ | LL_EXEC, handled, false, err, n);
     for (size_t i = 0; rc == TB_OK && g->net && i < sizeof resolver_paths / sizeof *resolver_paths; i++)
         rc = allow_path(ruleset, resolver_paths[i], LL_READ, handled, false, err, n);
     for (size_t i = 0; rc == TB_OK && i < g->nread; i++)
