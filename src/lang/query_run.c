@@ -762,6 +762,11 @@ static const tbr_component *successor(const tbr_instance *op, const struct tbr_p
         snprintf(err, n, "the new build has no operator '%s'", c->desc.name);
         return NULL;
     }
+    if (op->isolated) {
+        snprintf(err, n, "operator '%s' runs in a plugin host, and isolated instances are not reloaded in place yet: "
+                         "undeploy the flow and deploy it again", c->desc.name);
+        return NULL;
+    }
     if (!c->vt.op.save || !c2->vt.op.restore) {
         snprintf(err, n, "operator '%s' cannot hand its state over (%s has no %s): undeploy the flow (or unload with drain) and deploy it again",
                  c->desc.name, !c->vt.op.save ? "the running build" : "the new build", !c->vt.op.save ? "save" : "restore");
