@@ -18,6 +18,8 @@
 typedef struct tbr_cli_opts {
     const char *plugin_dirs[33]; /* --plugin-dir, NULL-terminated */
     int plugin_dir_count;
+    const char *isolated_dirs[33]; /* --isolated-plugin-path: never mapped here (docs/isolation.md) */
+    int isolated_dir_count;
     bool json;
     bool help;
     const char *admin;           /* --admin SOCKET: talk to a running runtime */
@@ -32,6 +34,12 @@ typedef struct tbr_cli_opts {
  * signature policy (plugin/signature.h) for every plugin loaded afterwards. Returns the new
  * argc, or -1 after printing a usage error. */
 int tbr_cli_parse_common(int argc, char **argv, tbr_cli_opts *opts);
+
+/* Adds the plugins linked into the binary, those of the isolated plugin paths (described by
+ * plugin hosts, never mapped here) and those of the search path, in that order (the first of a
+ * name wins). */
+struct tbr_registry;
+void tbr_cli_load_plugins(struct tbr_registry *reg, const tbr_cli_opts *opts);
 
 int tbr_cmd_version(int argc, char **argv);
 int tbr_cmd_plugin(int argc, char **argv);

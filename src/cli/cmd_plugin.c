@@ -229,8 +229,7 @@ static int inspect(tbr_registry *reg, const char *what, const tbr_cli_opts *opts
             return TBR_EXIT_FAILURE;
         }
     } else {
-        tbr_registry_add_static_plugins(reg);
-        tbr_registry_scan_search_path(reg, opts->plugin_dirs);
+        tbr_cli_load_plugins(reg, opts);
         p = tbr_registry_find_plugin(reg, what);
         if (!p) {
             fprintf(stderr, "temblor: no plugin named '%s' (see temblor plugin list)\n", what);
@@ -360,8 +359,7 @@ int tbr_cmd_plugin(int argc, char **argv) {
     tbr_registry_set_log_refusals(reg, false); /* both commands print them */
     int rc;
     if (strcmp(argv[1], "list") == 0 && argc == 2) {
-        tbr_registry_add_static_plugins(reg);
-        tbr_registry_scan_search_path(reg, opts.plugin_dirs);
+        tbr_cli_load_plugins(reg, &opts);
         rc = list(reg, &opts);
     } else if (strcmp(argv[1], "inspect") == 0 && argc == 3) {
         rc = inspect(reg, argv[2], &opts);

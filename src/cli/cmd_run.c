@@ -276,10 +276,9 @@ int tbr_cmd_run(int argc, char **argv) {
     tbr_engine *engine = NULL;
     tbr_admin *admin = NULL;
     if (!srcs || !deps || !reg) goto oom;
-    tbr_registry_add_static_plugins(reg);
     /* a library rebuilt in place (cp, some build tools) must not change under a running copy */
     tbr_registry_set_private_copies(reg, ao.watch_plugins);
-    tbr_registry_scan_search_path(reg, opts.plugin_dirs);
+    tbr_cli_load_plugins(reg, &opts);
     if (!apply_memory_limits(reg, limits, nlimits)) goto done;
     for (int i = 0; i < nisolated; i++)
         if (!tbr_registry_find_plugin(reg, isolated[i])) {

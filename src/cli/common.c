@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "isolate/described.h"
+#include "plugin/registry.h"
 #include "core/log.h"
 #include "plugin/signature.h"
 
@@ -68,6 +70,12 @@ int tbr_cli_parse_common(int argc, char **argv, tbr_cli_opts *opts) {
                 return -1;
             }
             opts->plugin_dirs[opts->plugin_dir_count++] = argv[++i];
+        } else if (strcmp(a, "--isolated-plugin-path") == 0) {
+            if (i + 1 >= argc || opts->isolated_dir_count == 32) {
+                fprintf(stderr, "temblor: %s needs a directory (at most 32 of them)\n", a);
+                return -1;
+            }
+            opts->isolated_dirs[opts->isolated_dir_count++] = argv[++i];
         } else if (a[0] == '-' && a[1] != '\0' && i > 0) {
             fprintf(stderr, "temblor: unknown option '%s'\n", a);
             return -1;
@@ -77,4 +85,10 @@ int tbr_cli_parse_common(int argc, char **argv, tbr_cli_opts *opts) {
     }
     tbr_signature_set_policy(policy, opts->trust);
     return out;
+}
+
+void tbr_cli_load_plugins(tbr_registry *reg, const tbr_cli_opts *opts) {
+    tbr_registry_add_static_plugins(reg);
+    for (int i = 0; i < opts->isolated_dir_count; i++) tbr_isolated_scan_dir(reg, opts->isolated_dirs[i]);
+    tbr_registry_scan_search_path(reg, opts->plugin_dirs);
 }

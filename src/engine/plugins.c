@@ -198,6 +198,11 @@ int tbr_engine_reload_plugin(tbr_engine *e, const char *name, const char *path, 
         snprintf(err, n, "no plugin named '%s' is loaded", name);
         return TB_EINVAL;
     }
+    if (old->isolated_only) {
+        snprintf(err, n, "plugin '%s' is from an isolated plugin path: the runtime never maps it, and reloading such a "
+                         "plugin in place is not supported yet (unload it, or restart the runtime)", name);
+        return TB_EINVAL;
+    }
     if (!path && !old->handle) {
         snprintf(err, n, "plugin '%s' is linked into the runtime: name the library of the new build", name);
         return TB_EINVAL;

@@ -27,6 +27,7 @@
 #include "core/log.h"
 #include "host/context.h"
 #include "isolate/channel.h"
+#include "isolate/described.h"
 #include "isolate/isolation.h"
 #include "isolate/plugin_host.h"
 #include "isolate/proto.h"
@@ -152,6 +153,32 @@ fail:
     return rc;
 }
 
+/* DESCRIBE: as setup, confined with nothing granted, then the plugin's description in *out
+ * instead of an instance (described.h). */
+static int describe(host *h, const tb_value *s, tb_value *out, char *err, size_t n) {
+    char path[4096], trust[4096], mode[16], sig[16], who[300];
+    str_of(s, "path", path, sizeof path);
+    str_of(s, "trust", trust, sizeof trust);
+    str_of(s, "sandbox", mode, sizeof mode);
+    str_of(s, "signatures", sig, sizeof sig);
+    tbr_sig_policy pol;
+    if (!tbr_signature_parse_policy(sig, &pol)) return tbr_fail_into(err, n, TB_EINVAL, "bad request: signatures '%s'", sig);
+    tbr_plugin_copy copy;
+    int rc = tbr_plugin_copy_checked(path, pol, trust, &copy, who, sizeof who, err, n);
+    if (rc) return rc;
+    tbr_sandbox_grants nothing = {0};
+    char report[512] = "";
+    rc = tbr_sandbox_apply(&nothing, !strcmp(mode, "degrade") ? TBR_SANDBOX_DEGRADE : TBR_SANDBOX_REQUIRE, report,
+                           sizeof report, err, n);
+    if (rc) {
+        tbr_plugin_copy_discard(&copy);
+        return rc;
+    }
+    tbr_plugin *p;
+    rc = tbr_plugin_open_checked(&copy, &p, err, n);
+    return rc ? rc : tbr_describe_plugin(p, h->arena, out);
+}
+
 /* The body of a request as a batch, in h->arena, its strings left in the ring (the request is
  * consumed only after the reply is written; the runtime, which wrote it, is trusted not to
  * change it). Exits on a malformed one: the runtime never writes those. */
@@ -249,10 +276,17 @@ int tbr_plugin_host_main(int argc, char **argv) {
     tb_arena *setup_arena = tbr_arena_new(0);
     if (!setup_arena) _exit(TBR_HOST_EXIT_SETUP);
     next_request(&h, &req);
-    if (req.head.type != TBR_ISO_SETUP ||
+    if ((req.head.type != TBR_ISO_SETUP && req.head.type != TBR_ISO_DESCRIBE) ||
         tbr_wire_decode_value(req.body, req.body_len, setup_arena, &s, err, sizeof err) || s.type != TB_OBJECT)
         _exit(TBR_HOST_EXIT_SETUP);
     tbr_iso_done(h.ch, TBR_CHAN_REQUESTS, &req);
+    if (req.head.type == TBR_ISO_DESCRIBE) {
+        tb_value d;
+        int rc = describe(&h, &s, &d, err, sizeof err);
+        reply(&h, TBR_ISO_DESCRIBE, req.head.seq, rc, rc ? err : NULL, NULL, rc ? NULL : &d);
+        tbr_chan_close(h.ch);
+        return rc ? TBR_HOST_EXIT_SETUP : 0;
+    }
     int rc = setup(&h, &s, report, sizeof report, err, sizeof err);
     reply(&h, TBR_ISO_SETUP, req.head.seq, rc, rc ? err : report, NULL, NULL);
     if (rc) {

@@ -18,6 +18,9 @@
  *   PROC_PROCESS      batch in; reply: batch out
  *   PROC_FINISH       nothing; reply: batch out
  *   STOP              nothing; reply: empty; the host then exits 0
+ *   DESCRIBE          value: the library and the policies (instead of SETUP, for a plugin the
+ *                     runtime never maps, described.h); reply: the description as a value,
+ *                     and the host exits
  * A reply's status is the callback's; its text, when the status is not TB_OK, what the plugin
  * gave set_error.
  *
@@ -47,7 +50,8 @@ enum {
     TBR_ISO_CODEC_ENCODE = 6,
     TBR_ISO_PROC_PROCESS = 7,
     TBR_ISO_PROC_FINISH = 8,
-    TBR_ISO_STOP = 9
+    TBR_ISO_STOP = 9,
+    TBR_ISO_DESCRIBE = 10
 };
 
 typedef struct tbr_iso_msg {

@@ -600,3 +600,60 @@ fail:
 }
 
 int tbr_proxy_host_pid(const void *state) { return ((const proxy *)state)->pid; }
+
+/* --- describing a plugin the runtime does not map ------------------------------------------------ */
+
+int tbr_proxy_describe(const char *path, tb_arena *arena, tb_value *out, char *err, size_t n) {
+    proxy *px = calloc(1, sizeof *px);
+    if (!px || !(px->arena = tbr_arena_new(0))) {
+        free(px);
+        return tbr_fail_into(err, n, TB_ENOMEM, "%s: out of memory", path);
+    }
+    px->pidfd = -1;
+    snprintf(px->label, sizeof px->label, "%s", path);
+    tb_arena *a = px->arena;
+    tb_value req = tb_object();
+    int rc = TB_ENOMEM;
+    char why[1024] = "";
+    if (put_str(a, &req, "path", path) &&
+        put_str(a, &req, "sandbox", tbr_isolation_sandbox_mode() == TBR_SANDBOX_DEGRADE ? "degrade" : "require") &&
+        put_str(a, &req, "signatures", tbr_signature_policy_name(tbr_isolation_signatures())) &&
+        put_str(a, &req, "trust", tbr_signature_trust_dir()))
+        rc = host_spawn(px, why, sizeof why);
+    else
+        snprintf(why, sizeof why, "out of memory");
+    if (rc == TB_OK) {
+        reply_view r;
+        int status = TB_OK;
+        exchange_result x = exchange(px, TBR_ISO_DESCRIBE, 0, 0, NULL, 0, NULL, &req, a, &r, &status, why, sizeof why);
+        if (x == EX_OK) {
+            char text[TBR_ISO_MAX_TEXT + 1];
+            memcpy(text, r.text, r.head.text_len);
+            text[r.head.text_len] = '\0';
+            rc = r.head.status;
+            if (rc == TB_OK) {
+                char werr[200];
+                if ((rc = tbr_wire_decode_value(r.body, r.body_len, arena, out, werr, sizeof werr)))
+                    snprintf(why, sizeof why, "its plugin host's description does not decode: %s", werr);
+            } else {
+                snprintf(why, sizeof why, "%.*s", (int)sizeof why - 1, text);
+                if (rc > 0) rc = TB_ERROR;
+            }
+            tbr_iso_done(px->ch, TBR_CHAN_REPLIES, &r);
+            host_end(px, false, NULL, 0);
+        } else {
+            rc = x == EX_REFUSED ? status : TB_EIO;
+            if (x == EX_HOST_FAILED) {
+                char tmp[1024];
+                snprintf(tmp, sizeof tmp, "the plugin host describing it %s", why);
+                snprintf(why, sizeof why, "%s", tmp);
+            }
+            host_end(px, true, NULL, 0);
+        }
+    }
+    if (rc) tbr_fail_into(err, n, rc, "%s%s%s", strncmp(why, path, strlen(path)) ? path : "",
+                          strncmp(why, path, strlen(path)) ? ": " : "", why);
+    tbr_arena_free(px->arena);
+    free(px);
+    return rc;
+}

@@ -35,6 +35,11 @@ int tbr_proxy_create(const tbr_component *real, const tb_create_args *args, cons
                      const tbr_isolation *iso, void **out_state, const tbr_component **out_component, char *err,
                      size_t err_size);
 
+/* Asks a plugin host, confined with nothing granted, to check and describe the library at path
+ * (described.h): TB_OK with the description in *out (in arena), or an error with one line in
+ * err naming path. */
+int tbr_proxy_describe(const char *path, tb_arena *arena, tb_value *out, char *err, size_t err_size);
+
 /* The pid of the proxy's current plugin host (0 while none runs), for status and tests. */
 int tbr_proxy_host_pid(const void *state);
 

@@ -388,6 +388,7 @@ void tbr_plugin_free(tbr_plugin *p) {
     free(p->components);
     free(p->permissions);
     tbr_arena_free(p->arena);
+    tbr_arena_free(p->described);
     free(p->path);
     free(p);
 }

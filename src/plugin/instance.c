@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "core/log.h"
 #include "host/context.h"
 #include "isolate/proxy.h"
 #include "plugin/options.h"
@@ -37,6 +38,15 @@ int tbr_instance_create(tbr_registry *reg, const tbr_component *c, const char *l
     tbr_isolation iso;
     int rc = tbr_isolation_from_config(config, c->plugin->desc.name, &iso, err, n);
     if (rc) goto fail_config;
+    if (c->plugin->isolated_only) {
+        /* never mapped here: nothing else can run it */
+        if (config && tb_value_str_eq(tb_object_getz(config, "isolation"), "none")) {
+            rc = tbr_fail_into(err, n, TB_EINVAL, "%s: plugin '%s' is from an isolated plugin path: it runs only in a "
+                                                  "plugin host (isolation \"none\" is refused)", label, c->plugin->desc.name);
+            goto fail_config;
+        }
+        iso.process = true;
+    }
     inst->isolated = iso.process;
     rc = tbr_options_apply(c, config, inst->arena, &inst->config, err, n);
     if (rc) goto fail_config;

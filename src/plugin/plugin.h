@@ -55,6 +55,9 @@ typedef struct tbr_plugin {
     tb_permission *permissions;
     uint32_t permission_count;
     tb_arena *arena;       /* owns parsed option defaults */
+    tb_arena *described;   /* a plugin a host described (isolate/described.h): owns the rebuilt
+                              descriptor's strings and tables; NULL otherwise */
+    bool isolated_only;    /* never mapped here: every instance runs in a plugin host */
 
     /* init/deinit reference count and what init returned; under the registry lock */
     unsigned refs;

@@ -144,6 +144,12 @@ static int admit(tbr_registry *reg, tbr_plugin *p, tbr_plugin *old, tbr_plugin *
 
 int tbr_registry_admit(tbr_registry *reg, tbr_plugin *p, char *err, size_t n) { return admit(reg, p, NULL, NULL, err, n); }
 
+void tbr_registry_refuse(tbr_registry *reg, const char *path, const char *reason) {
+    pthread_mutex_lock(&reg->lock);
+    record_refusal(reg, path, reason);
+    pthread_mutex_unlock(&reg->lock);
+}
+
 int tbr_registry_add_static(tbr_registry *reg, tb_plugin_entry_fn entry) {
     char err[1024];
     tbr_plugin *p;

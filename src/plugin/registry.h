@@ -66,6 +66,8 @@ int tbr_registry_admit_replacement(tbr_registry *reg, tbr_plugin *p, tbr_plugin 
 /* Admits p, a plugin the caller opened (a plugin host's checked copy), as loading does: TB_OK,
  * or a refusal (p is then closed) with one line in err. */
 int tbr_registry_admit(tbr_registry *reg, tbr_plugin *p, char *err, size_t err_size);
+/* Records (and logs, unless told not to) that the library at path was refused, for reason. */
+void tbr_registry_refuse(tbr_registry *reg, const char *path, const char *reason);
 /* Sets p's status (see above). */
 void tbr_registry_set_status(tbr_registry *reg, tbr_plugin *p, tbr_plugin_status status);
 tbr_plugin_status tbr_registry_status(tbr_registry *reg, const tbr_plugin *p);

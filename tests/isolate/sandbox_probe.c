@@ -17,6 +17,11 @@
  * unknown "try" ok false, error "unknown request". Nothing it is given makes it crash, and every
  * descriptor it opens is closed before the event's report is built.
  *
+ * Its constructor shows where its code runs (never_mapped.sh): when the environment names a
+ * file in TEMBLOR_PROBE_MARK, it creates it, which only an unconfined process can; with
+ * TEMBLOR_PROBE_CRASH set, it writes through a null pointer, as a hostile or broken library
+ * might before any of the runtime's checks.
+ *
  * Its descriptor declares the permissions these actions need, so the runtime can warn about
  * those the operator did not grant. It includes temblor.h and libc only, links nothing of the
  * runtime. Ownership: the instance is stateless (no memory); the reports live in the batch's
@@ -31,6 +36,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -297,5 +303,20 @@ static const tb_plugin_descriptor descriptor = {
     .permissions = permissions,
     .permission_count = sizeof permissions / sizeof permissions[0],
 };
+
+/* Runs when the library is mapped, before anything of temblor's: where it runs is the point. */
+__attribute__((constructor)) static void on_load(void) {
+    const char *mark = getenv("TEMBLOR_PROBE_MARK");
+    if (mark && *mark) {
+        int fd = open(mark, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            char text[64];
+            int n = snprintf(text, sizeof text, "constructor ran in pid %ld\n", (long)getpid());
+            if (n > 0 && write(fd, text, (size_t)n) < 0) n = 0;
+            close(fd);
+        }
+    }
+    if (getenv("TEMBLOR_PROBE_CRASH")) *(volatile int *)0 = 1;
+}
 
 TB_PLUGIN_ENTRY(sandbox_probe) { return &descriptor; }

@@ -11,3 +11,8 @@ set_target_properties(sandbox_probe PROPERTIES PREFIX "" OUTPUT_NAME "tb-operato
 add_test(NAME e2e_isolate_sandbox
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/sandboxed.sh $<TARGET_FILE:temblor> ${probe_dir} ${PROJECT_SOURCE_DIR})
 set_tests_properties(e2e_isolate_sandbox PROPERTIES LABELS "e2e" TIMEOUT 120)
+
+# Plugins of an isolated plugin path are never mapped into the runtime (never_mapped.sh).
+add_test(NAME e2e_isolate_never_mapped
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/never_mapped.sh $<TARGET_FILE:temblor> ${probe_dir} ${PROJECT_SOURCE_DIR})
+set_tests_properties(e2e_isolate_never_mapped PROPERTIES LABELS "e2e" TIMEOUT 120)
