@@ -69,12 +69,13 @@ _Static_assert(sizeof(tbr_iso_msg) == 32, "the message header is 32 bytes");
 /* The most text a message carries (longer errors are cut). */
 #define TBR_ISO_MAX_TEXT 4096u
 
+/* (clear of 1, 66 and 77, the sanitizers' exit codes, so a report names the right cause) */
 enum {
-    TBR_HOST_EXIT_USAGE = 64,    /* started wrongly (not by the runtime) */
-    TBR_HOST_EXIT_SETUP = 65,    /* the channel or the setup message was unusable */
-    TBR_HOST_EXIT_MEMORY = 66,   /* the plugin went past its memory limit */
-    TBR_HOST_EXIT_PROTOCOL = 67, /* a request it could not read */
-    TBR_HOST_EXIT_PARENT = 68    /* the runtime went away */
+    TBR_HOST_EXIT_USAGE = 90,    /* started wrongly (not by the runtime) */
+    TBR_HOST_EXIT_SETUP = 91,    /* the channel or the setup message was unusable */
+    TBR_HOST_EXIT_MEMORY = 92,   /* the plugin went past its memory limit */
+    TBR_HOST_EXIT_PROTOCOL = 93, /* a request it could not read */
+    TBR_HOST_EXIT_PARENT = 94    /* the runtime went away */
 };
 
 /* Reserves and writes a message into ring dir of ch: the header hd (its text_len says how much

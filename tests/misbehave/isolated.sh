@@ -84,8 +84,8 @@ contained() {
         "$what.err" || show "$what.err" 30
 }
 flow segfault
-# (a sanitizer build's host reports the segfault, then exits 1 or aborts, as ASAN_OPTIONS say)
-contained segfault 'was killed by signal 11 \(Segmentation fault\)|was killed by signal 6 \(Aborted\)|exited with code 1'
+# (a sanitizer build's host reports the segfault, then exits (ASan 1, TSan 66) or aborts)
+contained segfault 'was killed by signal 11 \(Segmentation fault\)|was killed by signal 6 \(Aborted\)|exited with code (1|66)'
 check "segfault: it crashed more than once (every 100th event of a host)" \
     test "$(grep -c 'plugin host of bad_segfault' segfault.err)" -ge 2
 flow abort
@@ -95,7 +95,7 @@ contained hang 'did not answer within 300 ms \(the call budget\), so it was kill
 check "hang: the engine's watchdog leaves the supervised wait alone" \
     bash -c "! grep -q 'has been in one call' hang.err"
 flow leak
-contained leak 'exited with code 66 \(past its memory limit\)' --memory-limit bad_leak=100M
+contained leak 'exited with code 92 \(past its memory limit\)' --memory-limit bad_leak=100M
 check "leak: the host says which allocation went past the limit" \
     grep -q 'allocation of 1048576 bytes refused: over the memory limit of 104857600 bytes; the plugin host exits' leak.err
 
@@ -136,7 +136,7 @@ lines 700 | timeout 90 "$temblor" run --sandbox degrade --plugin-path "$bad_dir"
 rc=$?
 check "quarantine: the run ends normally (exit $rc)" test "$rc" -eq 0 || show quarantine.err 30
 check "quarantine: reported, with the last failure" \
-    grep -Eq 'plugin bad_segfault quarantined: its host failed 5 times within 60 s \(last: (was killed by signal (11|6)|exited with code 1)' \
+    grep -Eq 'plugin bad_segfault quarantined: its host failed 5 times within 60 s \(last: (was killed by signal (11|6)|exited with code (1|66))' \
     quarantine.err || show quarantine.err 30
 out=$(wc -l <out.jsonl)
 err=$(wc -l <err.jsonl)
