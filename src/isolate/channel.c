@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,9 +169,15 @@ static uint64_t spin_until(const tbr_chan *ch, uint64_t deadline) {
     return until < deadline ? until : deadline;
 }
 
-/* Whether a spinning waiter should stop: it looks at the clock only every 32 rounds. */
+/* Whether a spinning waiter should stop: it looks at the clock only every 32 rounds, and then
+ * yields its core to any thread that is ready to run (on a machine with fewer cores than busy
+ * threads, the peer it waits for may be one of them). */
 static bool spin_over(uint32_t round, uint64_t until) {
-    return until == 0 || ((round & 31) == 0 && now_ns() >= until);
+    if (until == 0) return true;
+    if (round & 31) return false;
+    if (now_ns() >= until) return true;
+    sched_yield();
+    return false;
 }
 
 static chan_ring *producer_ring(tbr_chan *ch, uint32_t dir) {

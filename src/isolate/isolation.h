@@ -68,9 +68,8 @@ tbr_sandbox_mode tbr_isolation_sandbox_mode(void);
 void tbr_isolation_set_call_budget_ms(uint32_t ms);
 uint32_t tbr_isolation_call_budget_ms(void);
 
-/* How long each side of an isolated instance's channel spins before it blocks, in
- * microseconds: TEMBLOR_ISOLATE_SPIN_US (0 to 1000), else 20 on a machine of 4 cores or more
- * and 0 below. */
+/* How long each side of an isolated instance's channel spins (yielding) before it blocks, in
+ * microseconds: TEMBLOR_ISOLATE_SPIN_US (0 to 1000), else 200. */
 uint32_t tbr_isolation_spin_us(void);
 
 /* The signature policy a plugin host checks its library under (--isolated-signatures; by
