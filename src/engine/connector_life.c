@@ -83,6 +83,8 @@ void tbr_conn_publish_instance(conn_stage *c, tbr_instance *inst) {
     pthread_mutex_lock(&c->inst_lock);
     c->inst = inst;
     pthread_mutex_unlock(&c->inst_lock);
+    /* what to call: the plugin's vtable, or an isolated instance's proxy's */
+    if (inst) c->vt = &inst->component->vt.connector;
 }
 
 void tbr_conn_destroy_instance(conn_stage *c) {

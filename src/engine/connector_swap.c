@@ -58,9 +58,9 @@ static int create_from(conn_stage *c, const tbr_component *comp, const tb_value 
                                  c->base.loop, 0, &inst, why, n);
     if (rc) return rc;
     tbr_conn_publish_instance(c, inst);
-    if (!saved || !comp->vt.connector.restore) return TB_OK;
+    if (!saved || !inst->component->vt.connector.restore) return TB_OK;
     tbr_context_clear_error(inst->ctx);
-    rc = comp->vt.connector.restore(inst->state, saved);
+    rc = inst->component->vt.connector.restore(inst->state, saved);
     if (rc) {
         snprintf(why, n, "restore failed: %s", tbr_conn_last_error(c, rc));
         tbr_conn_destroy_instance(c);
@@ -94,8 +94,7 @@ static void replace_instance(conn_stage *c, tbr_swap *sw) {
     int rc = fresh ? create_from(c, fresh, have ? &saved : NULL, why, sizeof why) : TB_EINVAL;
     if (!fresh) snprintf(why, sizeof why, "the new build has no connector '%s'", old->desc.name);
     if (rc == TB_OK) {
-        c->spec.connector.component = fresh;
-        c->vt = &fresh->vt.connector;
+        c->spec.connector.component = fresh; /* c->vt is the new instance's (publish set it) */
         /* the halves stay as the flow wired them (a reload never adds one); the rest is the
          * new build's */
         uint32_t halves = TB_CONNECTOR_SOURCE | TB_CONNECTOR_SINK;

@@ -26,6 +26,7 @@
 
 #include "core/log.h"
 #include "host/context.h"
+#include "host/loop.h"
 #include "isolate/channel.h"
 #include "isolate/described.h"
 #include "isolate/isolation.h"
@@ -51,7 +52,11 @@ typedef struct host {
     tbr_registry *reg;
     tbr_instance *inst;
     uint32_t kind;
-    tb_arena *arena; /* one request's batches; reset per request */
+    tb_arena *arena;   /* one request's batches; reset per request */
+    tbr_loop *loop;    /* a connector's: its fd watches and timers run here */
+    int parent;        /* the runtime's pidfd, or -1 */
+    int own_callbacks; /* of a loop round: the host's own (a request arrived), not the plugin's */
+    bool circuit_sent; /* the circuit state the runtime was last told */
 } host;
 
 static void on_over_limit(tb_context *ctx, size_t size, size_t limit) {
@@ -146,7 +151,12 @@ static int setup(host *h, const tb_value *s, char *report, size_t rn, char *err,
     if (limit) tbr_host_set_over_limit_handler(on_over_limit);
     const tb_value *config = tb_object_getz(s, "config");
     tb_value empty = tb_object();
-    return tbr_instance_create(h->reg, c, label, config ? config : &empty, NULL,
+    if (h->kind == TB_KIND_CONNECTOR) {
+        /* a connector's fd watches and timers run on a loop of the host's own */
+        if (!(h->loop = tbr_loop_new())) return tbr_fail_into(err, n, TB_ENOMEM, "out of memory");
+        tbr_loop_set_owner(h->loop, true);
+    }
+    return tbr_instance_create(h->reg, c, label, config ? config : &empty, h->loop,
                                (uint32_t)tb_config_u64(s, "stream", 0), &h->inst, err, n);
 fail:
     tbr_plugin_copy_discard(&copy);
@@ -230,6 +240,61 @@ static bool serve(host *h, tbr_iso_in *req) {
     case TBR_ISO_PROC_FINISH:
         rc = c->vt.processor.finish ? c->vt.processor.finish(st, &out) : TB_OK;
         break;
+    case TBR_ISO_CONN_LIFE: {
+        const tb_connector_vtable *v = &c->vt.connector;
+        int(TB_CALL * call)(void *) = m->arg == TBR_ISO_CONNECT  ? v->connect
+                                      : m->arg == TBR_ISO_START  ? v->start
+                                      : m->arg == TBR_ISO_PAUSE  ? v->pause
+                                      : m->arg == TBR_ISO_RESUME ? v->resume
+                                      : m->arg == TBR_ISO_DRAIN  ? v->drain
+                                      : m->arg == TBR_ISO_STOP_CALL ? v->stop
+                                                                    : NULL;
+        rc = call ? call(st) : TB_OK;
+        break;
+    }
+    case TBR_ISO_CONN_PULL: {
+        uint32_t cap = m->arg ? m->arg : 256;
+        out.events = tb_arena_alloc(h->arena, (size_t)cap * sizeof *out.events, 8);
+        out.capacity = out.events ? cap : 0;
+        rc = c->vt.connector.pull(st, &out);
+        /* events pulled come back with TB_EAGAIN and TB_EOF too */
+        reply(h, m->type, m->seq, rc, rc && rc != TB_EAGAIN && rc != TB_EOF ? tbr_context_error(h->inst->ctx) : NULL,
+              rc == TB_OK || rc == TB_EAGAIN || rc == TB_EOF ? &out : NULL, NULL);
+        tbr_iso_done(h->ch, TBR_CHAN_REQUESTS, req);
+        return true;
+    }
+    case TBR_ISO_CONN_PUSH:
+        body_batch(h, body, blen, &in);
+        rc = c->vt.connector.push(st, &in);
+        break;
+    case TBR_ISO_CONN_ACK:
+    case TBR_ISO_CONN_FAIL: {
+        tb_value ids;
+        char why[160];
+        if (tbr_wire_decode_value(body, blen, h->arena, &ids, why, sizeof why) || ids.type != TB_BYTES || ids.len % 8)
+            _exit(TBR_HOST_EXIT_PROTOCOL);
+        tbr_iso_done(h->ch, TBR_CHAN_REQUESTS, req);
+        void(TB_CALL * cb)(void *, const uint64_t *, uint32_t) =
+            m->type == TBR_ISO_CONN_ACK ? c->vt.connector.ack : c->vt.connector.fail;
+        if (cb && ids.len) cb(st, (const uint64_t *)(const void *)ids.as.bytes, ids.len / 8); /* 8-aligned in the arena */
+        return true; /* no reply */
+    }
+    case TBR_ISO_CONN_SAVE: {
+        tb_value saved = tb_null();
+        rc = c->vt.connector.save ? c->vt.connector.save(st, h->arena, &saved) : TB_ENOTSUP;
+        reply(h, m->type, m->seq, rc, rc ? tbr_context_error(h->inst->ctx) : NULL, NULL, rc ? NULL : &saved);
+        tbr_iso_done(h->ch, TBR_CHAN_REQUESTS, req);
+        return true;
+    }
+    case TBR_ISO_CONN_RESTORE: {
+        tb_value saved;
+        char why[160];
+        if (tbr_wire_decode_value(body, blen, h->arena, &saved, why, sizeof why)) _exit(TBR_HOST_EXIT_PROTOCOL);
+        rc = c->vt.connector.restore ? c->vt.connector.restore(st, &saved) : TB_OK;
+        reply(h, m->type, m->seq, rc, rc ? tbr_context_error(h->inst->ctx) : NULL, NULL, NULL);
+        tbr_iso_done(h->ch, TBR_CHAN_REQUESTS, req);
+        return true;
+    }
     case TBR_ISO_STOP:
         tbr_iso_done(h->ch, TBR_CHAN_REQUESTS, req);
         tbr_instance_destroy(h->inst);
@@ -251,6 +316,65 @@ static void next_request(host *h, tbr_iso_in *req) {
     if (rc) _exit(rc == TB_ECLOSED ? TBR_HOST_EXIT_PARENT : TBR_HOST_EXIT_PROTOCOL);
 }
 
+/* Tells the runtime what the connector told this host (wake, deliveries, circuit). */
+static void note(host *h, uint32_t what, uint64_t token, int status) {
+    tbr_iso_msg hd = {.type = TBR_ISO_NOTE, .status = status, .arg = what, .arg64 = token};
+    int rc = tbr_iso_write(h->ch, TBR_CHAN_REPLIES, &hd, NULL, NULL, NULL, -1);
+    if (rc) _exit(rc == TB_ECLOSED ? TBR_HOST_EXIT_PARENT : TBR_HOST_EXIT_PROTOCOL);
+    tbr_chan_publish(h->ch, TBR_CHAN_REPLIES);
+}
+
+static void send_notes(host *h) {
+    if (!h->inst || h->kind != TB_KIND_CONNECTOR) return;
+    tb_context *ctx = h->inst->ctx;
+    if (tbr_context_take_wake(ctx)) note(h, TBR_ISO_NOTE_WAKE, 0, 0);
+    tbr_delivery d[64];
+    size_t k;
+    while ((k = tbr_context_take_deliveries(ctx, d, 64)))
+        for (size_t i = 0; i < k; i++) note(h, TBR_ISO_NOTE_DELIVERED, d[i].token, d[i].status);
+    bool open = tbr_context_circuit_open(ctx);
+    if (open != h->circuit_sent) {
+        h->circuit_sent = open;
+        note(h, TBR_ISO_NOTE_CIRCUIT, 0, open);
+    }
+}
+
+static void TB_CALL on_request(void *user, int fd, uint32_t events) {
+    host *h = user;
+    (void)fd, (void)events;
+    h->own_callbacks++; /* the loop woke: the requests are read after it */
+}
+
+static void TB_CALL on_parent_gone(void *user, int fd, uint32_t events) {
+    (void)user, (void)fd, (void)events;
+    _exit(TBR_HOST_EXIT_PARENT);
+}
+
+/* A connector's host: requests and the connector's own fd watches and timers, on one loop.
+ * Returns after STOP. */
+static void serve_connector(host *h) {
+    uint64_t id;
+    if (tbr_loop_watch(h->loop, tbr_chan_wake_fd(h->ch, TBR_CHAN_REQUESTS), TB_FD_READ, on_request, h, &id) ||
+        (h->parent >= 0 && tbr_loop_watch(h->loop, h->parent, TB_FD_READ, on_parent_gone, h, &id)))
+        _exit(TBR_HOST_EXIT_SETUP);
+    for (;;) {
+        tbr_iso_in req;
+        int rc;
+        while ((rc = tbr_iso_read(h->ch, TBR_CHAN_REQUESTS, 0, h->arena, &req)) == TB_OK) {
+            if (!serve(h, &req)) return;
+            send_notes(h);
+            tbr_arena_reset(h->arena);
+        }
+        if (rc != TB_ETIMEDOUT) _exit(rc == TB_ECLOSED ? TBR_HOST_EXIT_PARENT : TBR_HOST_EXIT_PROTOCOL);
+        send_notes(h);
+        h->own_callbacks = 0;
+        int ran = tbr_loop_run_once(h->loop, -1); /* the wake-up is armed: a request ends the wait */
+        /* the runtime pulls a source again after any of its callbacks ran: tell it they did */
+        if (ran > h->own_callbacks) note(h, TBR_ISO_NOTE_WAKE, 0, 0);
+        send_notes(h);
+    }
+}
+
 int tbr_plugin_host_main(int argc, char **argv) {
     if (argc != 3 || strcmp(argv[1], "--channel")) {
         fprintf(stderr, "temblor plugin-host: started by the runtime for an isolated instance "
@@ -267,6 +391,7 @@ int tbr_plugin_host_main(int argc, char **argv) {
     /* every wait also ends when the runtime does */
     int parent = (int)syscall(SYS_pidfd_open, getppid(), 0);
     if (parent >= 0) tbr_chan_watch_peer(h.ch, parent);
+    h.parent = parent;
     if (!(h.reg = tbr_registry_new()) || !(h.arena = tbr_arena_new(HOST_ARENA_CHUNK))) return TBR_HOST_EXIT_SETUP;
     tbr_registry_set_log_refusals(h.reg, false);
 
@@ -293,10 +418,14 @@ int tbr_plugin_host_main(int argc, char **argv) {
         tbr_chan_close(h.ch);
         return TBR_HOST_EXIT_SETUP;
     }
-    do {
-        tbr_arena_reset(h.arena);
-        next_request(&h, &req);
-    } while (serve(&h, &req));
+    if (h.kind == TB_KIND_CONNECTOR) {
+        serve_connector(&h);
+    } else {
+        do {
+            tbr_arena_reset(h.arena);
+            next_request(&h, &req);
+        } while (serve(&h, &req));
+    }
     tbr_chan_close(h.ch);
     return 0;
 }

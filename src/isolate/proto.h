@@ -21,6 +21,17 @@
  *   DESCRIBE          value: the library and the policies (instead of SETUP, for a plugin the
  *                     runtime never maps, described.h); reply: the description as a value,
  *                     and the host exits
+ * A connector's calls:
+ *   CONN_LIFE         arg which call (TBR_ISO_CONNECT...); reply: status
+ *   CONN_PULL         arg the batch's capacity; reply: status (TB_OK, TB_EAGAIN, TB_EOF or an
+ *                     error) and the events pulled (with TB_EAGAIN and TB_EOF too)
+ *   CONN_PUSH         batch (its token kept); reply: status (TB_EPENDING: a NOTE follows)
+ *   CONN_ACK, _FAIL   value: the ids as bytes (u64 each); no reply
+ *   CONN_SAVE         nothing; reply: the saved value
+ *   CONN_RESTORE      value; reply: status
+ * and from the host at any time, between replies, NOTE (seq 0): arg TBR_ISO_NOTE_WAKE (the
+ * source has data), TBR_ISO_NOTE_DELIVERED (arg64 a pushed batch's token, status its outcome)
+ * or TBR_ISO_NOTE_CIRCUIT (status 1 open, 0 closed).
  * A reply's status is the callback's; its text, when the status is not TB_OK, what the plugin
  * gave set_error.
  *
@@ -51,8 +62,22 @@ enum {
     TBR_ISO_PROC_PROCESS = 7,
     TBR_ISO_PROC_FINISH = 8,
     TBR_ISO_STOP = 9,
-    TBR_ISO_DESCRIBE = 10
+    TBR_ISO_DESCRIBE = 10,
+    TBR_ISO_CONN_LIFE = 11,
+    TBR_ISO_CONN_PULL = 12,
+    TBR_ISO_CONN_PUSH = 13,
+    TBR_ISO_CONN_ACK = 14,
+    TBR_ISO_CONN_FAIL = 15,
+    TBR_ISO_CONN_SAVE = 16,
+    TBR_ISO_CONN_RESTORE = 17,
+    TBR_ISO_NOTE = 18
 };
+
+/* CONN_LIFE's arg: which of a connector's lifecycle calls. */
+enum { TBR_ISO_CONNECT = 1, TBR_ISO_START, TBR_ISO_PAUSE, TBR_ISO_RESUME, TBR_ISO_DRAIN, TBR_ISO_STOP_CALL };
+
+/* NOTE's arg: what a connector in a host told its host, for the runtime to tell its own. */
+enum { TBR_ISO_NOTE_WAKE = 1, TBR_ISO_NOTE_DELIVERED = 2, TBR_ISO_NOTE_CIRCUIT = 3 };
 
 typedef struct tbr_iso_msg {
     uint32_t type;     /* TBR_ISO_* */

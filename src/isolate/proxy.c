@@ -57,6 +57,10 @@ typedef struct proxy {
     uint64_t backoff_ns;
     bool quarantined;
     char last_failure[512];
+
+    /* a connector's: the runtime's watches of its host's replies and pidfd */
+    bool connector;
+    uint64_t watch_replies, watch_pid;
 } proxy;
 
 static uint64_t now_ns(void) {
@@ -94,6 +98,9 @@ static void describe_end(const proxy *px, int status, char *out, size_t n) {
 /* Ends the current host (killing it first when kill_it) and says how it ended in why. */
 static void host_end(proxy *px, bool kill_it, char *why, size_t n) {
     if (!px->ch) return;
+    if (px->watch_replies) px->host->fd_unwatch(px->ctx, px->watch_replies);
+    if (px->watch_pid) px->host->fd_unwatch(px->ctx, px->watch_pid);
+    px->watch_replies = px->watch_pid = 0;
     if (kill_it) kill(px->pid, SIGKILL);
     int status = 0;
     pid_t r;
@@ -126,7 +133,10 @@ static int host_spawn(proxy *px, char *err, size_t n) {
     char *argv[] = {"temblor", "--log-level", (char *)level_name(tbr_log_level()), "plugin-host", "--channel", chan, NULL};
     pid_t pid = fork();
     if (pid == 0) {
-        /* the child of a threaded process: async-signal-safe calls only, until exec */
+        /* the child of a threaded process: async-signal-safe calls only, until exec. A group of
+         * its own: a terminal's Ctrl-C is the runtime's to handle (it drains, then stops its
+         * hosts), not the hosts' to die of */
+        setpgid(0, 0);
         syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
         if (tbr_chan_fds_keep_on_exec(&fds) == TB_OK) execv(exe, argv);
         _exit(127);
@@ -149,6 +159,17 @@ static int host_spawn(proxy *px, char *err, size_t n) {
 typedef enum { EX_OK, EX_REFUSED, EX_HOST_FAILED } exchange_result;
 
 typedef tbr_iso_in reply_view;
+
+/* What a connector's host says between replies, passed on to the runtime as the connector
+ * would have said it in process. */
+static void take_note(proxy *px, const reply_view *r) {
+    switch (r->head.arg) {
+    case TBR_ISO_NOTE_WAKE: px->host->wake(px->ctx); break;
+    case TBR_ISO_NOTE_DELIVERED: px->host->delivered(px->ctx, r->head.arg64, r->head.status); break;
+    case TBR_ISO_NOTE_CIRCUIT: px->host->circuit(px->ctx, r->head.status != 0); break;
+    default: break;
+    }
+}
 
 /* Sends one request (batch b or value v as its body, either may be NULL) and, unless it has no
  * reply, waits for the reply within the call budget (a reply in pieces is reassembled in
@@ -189,7 +210,11 @@ static exchange_result exchange(proxy *px, uint32_t type, uint32_t arg, uint64_t
         return EX_HOST_FAILED;
     }
 
-    rc = tbr_iso_read(px->ch, TBR_CHAN_REPLIES, (int)budget, arena, r);
+    while ((rc = tbr_iso_read(px->ch, TBR_CHAN_REPLIES, (int)budget, arena, r)) == TB_OK && r->head.type == TBR_ISO_NOTE &&
+           px->connector) {
+        take_note(px, r); /* a connector's host speaks between replies too */
+        tbr_iso_done(px->ch, TBR_CHAN_REPLIES, r);
+    }
     if (rc == TB_ETIMEDOUT) {
         snprintf(why, n, "did not answer within %u ms (the call budget), so it was killed", budget);
         host_end(px, true, why, n);
@@ -455,6 +480,171 @@ static void TB_CALL proxy_destroy(void *st) {
     free(px);
 }
 
+/* --- connectors -------------------------------------------------------------------------------
+ * A connector's host is not restarted here: a failing call returns an error, and the engine
+ * restarts the connector (a new proxy, a new host) with its own backoff, fails back the
+ * deliveries the old instance owed, and gives up after five failures in a minute, as for a
+ * connector in process. */
+
+/* The error of every call to a connector whose host is gone. */
+static int conn_dead(proxy *px) {
+    char msg[700];
+    snprintf(msg, sizeof msg, "plugin host of %s %s", px->real->plugin->desc.name, px->last_failure);
+    px->host->set_error(px->ctx, msg);
+    return TB_ERROR;
+}
+
+static void conn_host_failed(proxy *px, const char *why) {
+    snprintf(px->last_failure, sizeof px->last_failure, "%s", why[0] ? why : "is gone");
+    tbr_log(TB_LOG_ERROR, px->label, "plugin host of %s %s; the connector is restarted", px->real->plugin->desc.name,
+            px->last_failure);
+}
+
+/* Passes on the notes the host wrote since the last call, without waiting; it leaves the
+ * replies' wake-up armed, so the instance's loop hears of the next one. */
+static void drain_notes(proxy *px) {
+    reply_view r;
+    int rc;
+    while (px->ch && (rc = tbr_iso_read(px->ch, TBR_CHAN_REPLIES, 0, NULL, &r)) == TB_OK) {
+        if (r.head.type != TBR_ISO_NOTE) {
+            char why[80] = "broke the channel's protocol, so it was killed";
+            tbr_iso_done(px->ch, TBR_CHAN_REPLIES, &r);
+            host_end(px, true, why, sizeof why);
+            conn_host_failed(px, why);
+            px->host->wake(px->ctx); /* so the runtime calls it, hears the error and restarts it */
+            return;
+        }
+        take_note(px, &r);
+        tbr_iso_done(px->ch, TBR_CHAN_REPLIES, &r);
+    }
+}
+
+/* One call to a connector's host: TB_OK with its reply in *r (release it with tbr_iso_done),
+ * or the call's error (the host gone: conn_dead). */
+static int conn_exchange(proxy *px, uint32_t type, uint32_t arg, const tb_batch *b, const tb_value *v, tb_arena *arena,
+                         reply_view *r) {
+    if (!px->ch) return conn_dead(px);
+    int status = TB_OK;
+    char why[700] = "";
+    tbr_loop_thread_waits(true);
+    exchange_result x = exchange(px, type, arg, 0, NULL, 0, b, v, arena, r, &status, why, sizeof why);
+    tbr_loop_thread_waits(false);
+    if (x == EX_REFUSED) {
+        px->host->set_error(px->ctx, why);
+        return status;
+    }
+    if (x == EX_HOST_FAILED) {
+        conn_host_failed(px, why);
+        return conn_dead(px);
+    }
+    return TB_OK;
+}
+
+/* A call whose reply is its status alone. */
+static int conn_status(proxy *px, uint32_t type, uint32_t arg, const tb_batch *b, const tb_value *v) {
+    reply_view r;
+    int rc = conn_exchange(px, type, arg, b, v, NULL, &r);
+    if (rc) return rc;
+    rc = r.head.status;
+    if (rc != TB_OK && rc != TB_EPENDING && rc != TB_EAGAIN) take_error(px, &r);
+    tbr_iso_done(px->ch, TBR_CHAN_REPLIES, &r);
+    drain_notes(px);
+    return rc;
+}
+
+static int TB_CALL conn_connect(void *st) { return conn_status(st, TBR_ISO_CONN_LIFE, TBR_ISO_CONNECT, NULL, NULL); }
+static int TB_CALL conn_start(void *st) { return conn_status(st, TBR_ISO_CONN_LIFE, TBR_ISO_START, NULL, NULL); }
+static int TB_CALL conn_pause(void *st) { return conn_status(st, TBR_ISO_CONN_LIFE, TBR_ISO_PAUSE, NULL, NULL); }
+static int TB_CALL conn_resume(void *st) { return conn_status(st, TBR_ISO_CONN_LIFE, TBR_ISO_RESUME, NULL, NULL); }
+static int TB_CALL conn_drain(void *st) { return conn_status(st, TBR_ISO_CONN_LIFE, TBR_ISO_DRAIN, NULL, NULL); }
+static int TB_CALL conn_stop(void *st) { return conn_status(st, TBR_ISO_CONN_LIFE, TBR_ISO_STOP_CALL, NULL, NULL); }
+static int TB_CALL conn_push(void *st, tb_batch *in) { return conn_status(st, TBR_ISO_CONN_PUSH, 0, in, NULL); }
+
+static int TB_CALL conn_pull(void *st, tb_batch *out) {
+    proxy *px = st;
+    reply_view r;
+    int rc = conn_exchange(px, TBR_ISO_CONN_PULL, out->capacity, NULL, NULL, out->arena, &r);
+    if (rc) return rc;
+    rc = r.head.status;
+    if (rc == TB_OK || rc == TB_EAGAIN || rc == TB_EOF) {
+        int applied = r.body_len ? apply_append(px, &r, out) : TB_OK;
+        if (applied) rc = applied;
+    } else {
+        take_error(px, &r);
+    }
+    tbr_iso_done(px->ch, TBR_CHAN_REPLIES, &r);
+    drain_notes(px);
+    return rc;
+}
+
+/* ack and fail: the ids cross as one bytes value; no reply. */
+static void conn_ids(proxy *px, uint32_t type, const uint64_t *ids, uint32_t count) {
+    if (!px->ch) return; /* the engine restarts it; its source replays what was not acknowledged */
+    tb_value v = tb_bytes(ids, (size_t)count * 8);
+    int status;
+    char why[700] = "";
+    if (exchange(px, type, 0, 0, NULL, 0, NULL, &v, NULL, NULL, &status, why, sizeof why) == EX_HOST_FAILED) {
+        conn_host_failed(px, why);
+        px->host->wake(px->ctx);
+    }
+}
+static void TB_CALL conn_ack(void *st, const uint64_t *ids, uint32_t n) { conn_ids(st, TBR_ISO_CONN_ACK, ids, n); }
+static void TB_CALL conn_fail(void *st, const uint64_t *ids, uint32_t n) { conn_ids(st, TBR_ISO_CONN_FAIL, ids, n); }
+
+static int TB_CALL conn_save(void *st, tb_arena *arena, tb_value *out) {
+    proxy *px = st;
+    reply_view r;
+    int rc = conn_exchange(px, TBR_ISO_CONN_SAVE, 0, NULL, NULL, arena, &r);
+    if (rc) return rc;
+    rc = r.head.status;
+    if (rc == TB_OK) {
+        char why[200];
+        if (tbr_wire_decode_value(r.body, r.body_len, arena, out, why, sizeof why)) {
+            char msg[300];
+            snprintf(msg, sizeof msg, "the saved state does not decode: %s", why);
+            px->host->set_error(px->ctx, msg);
+            rc = TB_EINVAL;
+        }
+    } else {
+        take_error(px, &r);
+    }
+    tbr_iso_done(px->ch, TBR_CHAN_REPLIES, &r);
+    drain_notes(px);
+    return rc;
+}
+
+static int TB_CALL conn_restore(void *st, const tb_value *saved) {
+    return conn_status(st, TBR_ISO_CONN_RESTORE, 0, NULL, saved);
+}
+
+/* The instance's loop heard the host: notes to pass on. */
+static void TB_CALL on_replies(void *user, int fd, uint32_t events) {
+    (void)fd, (void)events;
+    drain_notes(user);
+}
+
+/* The host ended between calls: the next call says so, and the engine restarts the connector. */
+static void TB_CALL on_host_exit(void *user, int fd, uint32_t events) {
+    proxy *px = user;
+    (void)fd, (void)events;
+    if (!px->ch) return;
+    drain_notes(px); /* what it said before it went */
+    if (!px->ch) return;
+    char why[300] = "";
+    host_end(px, false, why, sizeof why);
+    conn_host_failed(px, why);
+    px->host->wake(px->ctx);
+}
+
+/* Watches the host from the instance's loop. TB_OK, or the host API's error. */
+static int conn_watch(proxy *px) {
+    int rc = px->host->fd_watch(px->ctx, tbr_chan_wake_fd(px->ch, TBR_CHAN_REPLIES), TB_FD_READ, on_replies, px,
+                                &px->watch_replies);
+    if (!rc && px->pidfd >= 0) rc = px->host->fd_watch(px->ctx, px->pidfd, TB_FD_READ, on_host_exit, px, &px->watch_pid);
+    if (!rc) drain_notes(px); /* arms the wake-up */
+    return rc;
+}
+
 static int TB_CALL never_create(const tb_create_args *args, void **out) {
     (void)args, (void)out;
     return TB_ENOTSUP; /* proxies are made by tbr_proxy_create */
@@ -508,7 +698,14 @@ static void warn_ungranted(proxy *px, const tb_value *config, const tbr_sandbox_
             const char *s = tb_value_str(tb_object_getz(config, p->option), &len);
             if (s) snprintf(target, sizeof target, "%.*s", (int)len, s);
         }
-        if (granted(p, target[0] ? target : NULL, g)) continue;
+        /* a relative path is the host's working directory's, which is the runtime's */
+        char resolved[4096 + 512], cwd[4096];
+        bool is_path = p->kind == TB_PERM_FS_READ || p->kind == TB_PERM_FS_WRITE;
+        if (is_path && target[0] && target[0] != '/' && getcwd(cwd, sizeof cwd))
+            snprintf(resolved, sizeof resolved, "%s/%s", cwd, target);
+        else
+            snprintf(resolved, sizeof resolved, "%s", target);
+        if (granted(p, resolved[0] ? resolved : NULL, g)) continue;
         tbr_log(TB_LOG_WARN, px->label, "plugin %s declares %s%s%s (%s), which is not granted: its sandbox will deny it",
                 pl->desc.name, tbr_permission_name(p->kind), target[0] ? " " : "", target, p->reason ? p->reason : "");
     }
@@ -517,10 +714,6 @@ static void warn_ungranted(proxy *px, const tb_value *config, const tbr_sandbox_
 int tbr_proxy_create(const tbr_component *real, const tb_create_args *args, const char *label, const tbr_isolation *iso,
                      void **out_state, const tbr_component **out_component, char *err, size_t n) {
     uint32_t kind = real->desc.kind;
-    if (kind == TB_KIND_CONNECTOR)
-        return tbr_fail_into(err, n, TB_ENOTSUP,
-                             "%s: isolation = \"process\" is not supported for connectors yet (codecs, processors and "
-                             "operators can be isolated)", label);
     proxy *px = calloc(1, sizeof *px);
     if (!px || !(px->arena = tbr_arena_new(0))) {
         free(px);
@@ -560,6 +753,19 @@ int tbr_proxy_create(const tbr_component *real, const tb_create_args *args, cons
     px->comp = *real;
     memset(&px->comp.vt, 0, sizeof px->comp.vt);
     switch (kind) {
+    case TB_KIND_CONNECTOR: {
+        const tb_connector_vtable *v = &real->vt.connector;
+        px->connector = true;
+        px->comp.vt.connector = (tb_connector_vtable){
+            .struct_size = sizeof(tb_connector_vtable), .flags = v->flags, .create = never_create,
+            .destroy = proxy_destroy, .connect = v->connect ? conn_connect : NULL,
+            .start = v->start ? conn_start : NULL, .pause = v->pause ? conn_pause : NULL,
+            .resume = v->resume ? conn_resume : NULL, .drain = v->drain ? conn_drain : NULL,
+            .stop = v->stop ? conn_stop : NULL, .pull = v->pull ? conn_pull : NULL, .ack = v->ack ? conn_ack : NULL,
+            .fail = v->fail ? conn_fail : NULL, .push = v->push ? conn_push : NULL,
+            .save = v->save ? conn_save : NULL, .restore = v->restore ? conn_restore : NULL};
+        break;
+    }
     case TB_KIND_CODEC:
         px->comp.vt.codec = (tb_codec_vtable){.struct_size = sizeof(tb_codec_vtable), .create = never_create,
                                               .destroy = proxy_destroy, .decode = codec_decode, .encode = codec_encode};
@@ -588,6 +794,11 @@ int tbr_proxy_create(const tbr_component *real, const tb_create_args *args, cons
     rc = host_start(px, &host_failed, why, sizeof why);
     if (rc) {
         rc = tbr_fail_into(err, n, rc, "%s: the plugin host %s: %s", label, host_failed ? "failed" : "refused", why);
+        goto fail;
+    }
+    if (px->connector && (rc = conn_watch(px))) {
+        host_end(px, true, NULL, 0);
+        rc = tbr_fail_into(err, n, rc, "%s: cannot watch its plugin host from the instance's loop", label);
         goto fail;
     }
     *out_state = px;

@@ -6,7 +6,9 @@
  * batch events per pull; a failed id is replayed; the source ends (TB_EOF) only once every
  * id has been acknowledged. On stop it writes "emitted=E acked=A failed=F" to `report`.
  * Sink half: appends each event's bytes to `out`. It can sleep `slow_ms` per batch (a slow
- * sink), fail push with TB_ERROR on every `fail_every`-th batch (a crashing callback), or
+ * sink), fail push with TB_ERROR on every `fail_every`-th batch (a failing callback), crash
+ * (write through a null pointer) on every `crash_every`-th batch of an instance (for the
+ * isolated tier: in process that ends the runtime), or
  * lose its target: after `down_after` batches it reports the circuit open, fails pushes
  * with TB_EIO and refuses to connect for `down_ms`, then recovers.
  *
@@ -36,7 +38,7 @@ typedef struct flaky {
     char report[256];
     /* sink */
     char out[256];
-    uint64_t slow_ms, fail_every, down_after, down_ms, batches;
+    uint64_t slow_ms, fail_every, crash_every, down_after, down_ms, batches;
     bool went_down;
 } flaky;
 
@@ -51,6 +53,7 @@ static const tb_option options[] = {
     TB_OPTION("slow_ms", TB_OPT_UINT, "0", 0, "sink: sleep this long per batch"),
 #endif
     TB_OPTION("fail_every", TB_OPT_UINT, "0", 0, "sink: push fails (TB_ERROR) on every n-th batch"),
+    TB_OPTION("crash_every", TB_OPT_UINT, "0", 0, "sink: push crashes (segfault) on every n-th batch of an instance"),
     TB_OPTION("down_after", TB_OPT_UINT, "0", 0, "sink: lose the target after n batches (0: never)"),
     TB_OPTION("down_ms", TB_OPT_UINT, "300", 0, "sink: for this long"),
 };
@@ -83,6 +86,7 @@ static int TB_CALL create(const tb_create_args *args, void **out) {
     f->batch = (uint32_t)tb_config_u64(args->config, "batch", 64);
     f->slow_ms = tb_config_u64(args->config, "slow_ms", 0);
     f->fail_every = tb_config_u64(args->config, "fail_every", 0);
+    f->crash_every = tb_config_u64(args->config, "crash_every", 0);
     f->down_after = tb_config_u64(args->config, "down_after", 0);
     f->down_ms = tb_config_u64(args->config, "down_ms", 300);
     copy_str(args->config, "report", f->report, sizeof f->report);
@@ -191,6 +195,7 @@ static int TB_CALL push(void *instance, tb_batch *in) {
         while (nanosleep(&ts, &ts) && errno == EINTR) {
         }
     }
+    if (f->crash_every && f->batches % f->crash_every == 0) *(volatile int *)0 = 1;
     if (f->fail_every && f->batches % f->fail_every == 0) {
         f->host->set_error(f->ctx, "push failed (on purpose)");
         return TB_ERROR;
