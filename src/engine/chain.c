@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "engine/chain.h"
 
+#include "isolate/proxy.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,12 +213,9 @@ static int finish_every_stream(tbr_chain_set *s, tb_batch *b) {
     return TB_OK;
 }
 
-/* Calls the codec; a failure of the whole batch marks every event it was to handle. */
-static int run_codec(tbr_chain_set *s, tb_batch *b) {
-    if (!s->codec || !b->count) return TB_OK;
-    const tb_codec_vtable *vt = &s->codec->component->vt.codec;
-    tbr_context_clear_error(s->codec->ctx);
-    int rc = s->dir == TBR_CHAIN_DECODE ? vt->decode(s->codec->state, b) : vt->encode(s->codec->state, b);
+/* After the codec's call returned rc: a failure of the whole batch marks every event it was to
+ * handle. */
+static int codec_done(tbr_chain_set *s, tb_batch *b, int rc) {
     if (rc == TB_OK) return TB_OK;
     const char *why = tbr_context_error(s->codec->ctx);
     for (uint32_t i = 0; i < b->count; i++) {
@@ -228,7 +227,17 @@ static int run_codec(tbr_chain_set *s, tb_batch *b) {
     return rc == TB_ENOMEM ? TB_ENOMEM : TB_OK;
 }
 
-int tbr_chain_decode(tbr_chain_set *s, tb_batch *b, bool finish_all) {
+/* Calls the codec. */
+static int run_codec(tbr_chain_set *s, tb_batch *b) {
+    if (!s->codec || !b->count) return TB_OK;
+    const tb_codec_vtable *vt = &s->codec->component->vt.codec;
+    tbr_context_clear_error(s->codec->ctx);
+    int rc = s->dir == TBR_CHAIN_DECODE ? vt->decode(s->codec->state, b) : vt->encode(s->codec->state, b);
+    return codec_done(s, b, rc);
+}
+
+/* The processors' part of a decode. */
+static int decode_processors(tbr_chain_set *s, tb_batch *b, bool finish_all) {
     if (s->nprocs) {
         if (process_streams(s, b, true)) return TB_ENOMEM;
         if (finish_all && finish_every_stream(s, b)) return TB_ENOMEM;
@@ -239,10 +248,46 @@ int tbr_chain_decode(tbr_chain_set *s, tb_batch *b, bool finish_all) {
             if ((e->flags & TB_EF_STREAM_END) && e->data.type == TB_BYTES && e->data.len == 0) e->flags |= TB_EF_DROPPED;
         }
     }
-    return run_codec(s, b);
+    return TB_OK;
+}
+
+int tbr_chain_decode(tbr_chain_set *s, tb_batch *b, bool finish_all) {
+    int rc = decode_processors(s, b, finish_all);
+    return rc ? rc : run_codec(s, b);
+}
+
+int tbr_chain_decode_submit(tbr_chain_set *s, tb_batch *b, bool finish_all, bool *submitted) {
+    *submitted = false;
+    int rc = decode_processors(s, b, finish_all);
+    if (rc) return rc;
+    if (s->codec && s->codec->isolated && b->count) {
+        tbr_context_clear_error(s->codec->ctx);
+        *submitted = tbr_proxy_codec_submit(s->codec->state, b, false) == TB_OK;
+    }
+    return TB_OK;
+}
+
+int tbr_chain_decode_complete(tbr_chain_set *s, tb_batch *b, bool submitted) {
+    if (!submitted) return run_codec(s, b);
+    return codec_done(s, b, tbr_proxy_codec_complete(s->codec->state, b, false));
 }
 
 int tbr_chain_flush(tbr_chain_set *s, tb_batch *b) { return finish_every_stream(s, b); }
+
+int tbr_chain_encode_submit(tbr_chain_set *s, tb_batch *b, bool *submitted) {
+    *submitted = false;
+    if (!s->codec || !s->codec->isolated || !b->count) return TB_OK;
+    tbr_context_clear_error(s->codec->ctx);
+    *submitted = tbr_proxy_codec_submit(s->codec->state, b, true) == TB_OK;
+    return TB_OK;
+}
+
+int tbr_chain_encode_complete(tbr_chain_set *s, tb_batch *b, bool submitted) {
+    if (!submitted) return tbr_chain_encode(s, b);
+    int rc = codec_done(s, b, tbr_proxy_codec_complete(s->codec->state, b, true));
+    if (rc == TB_OK && s->nprocs) rc = process_streams(s, b, false);
+    return rc;
+}
 
 int tbr_chain_encode(tbr_chain_set *s, tb_batch *b) {
     int rc = run_codec(s, b);

@@ -54,10 +54,24 @@ void tbr_chain_set_fini(tbr_chain_set *s);
  * cannot handle are marked failed (tb_event_fail) and kept. With finish_all, every stream's
  * buffered bytes are flushed and its chain ended (the source ended). TB_OK or TB_ENOMEM. */
 int tbr_chain_decode(tbr_chain_set *s, tb_batch *b, bool finish_all);
+/* tbr_chain_decode in two halves: submit runs the processors and, when the codec runs in a
+ * plugin host that can take the batch now, sends it there (*submitted); complete, later, takes
+ * the host's reply into b, or decodes b then (not submitted). Between the two the caller may
+ * pull and submit the next batch: the host decodes while the runtime works (isolate/proxy.h).
+ * Batches are completed in the order they were submitted, and before any other call of the
+ * chain's codec: a batch not submitted only after those before it. */
+int tbr_chain_decode_submit(tbr_chain_set *s, tb_batch *b, bool finish_all, bool *submitted);
+int tbr_chain_decode_complete(tbr_chain_set *s, tb_batch *b, bool submitted);
 
 /* Sink side: encodes b's events, then runs them through their stream's postprocessors.
  * Failures as for decode. TB_OK or TB_ENOMEM. */
 int tbr_chain_encode(tbr_chain_set *s, tb_batch *b);
+
+/* tbr_chain_encode in two halves, as decode: submit sends b to its codec's plugin host (when
+ * the codec runs in one: *submitted), or does nothing; complete takes the reply (or encodes b
+ * now, when it was not submitted) and runs the postprocessors. */
+int tbr_chain_encode_submit(tbr_chain_set *s, tb_batch *b, bool *submitted);
+int tbr_chain_encode_complete(tbr_chain_set *s, tb_batch *b, bool submitted);
 
 /* Sink side, at stop: appends to b what every stream's postprocessors still buffer, and ends
  * the streams. TB_OK or TB_ENOMEM. */

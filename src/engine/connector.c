@@ -21,7 +21,9 @@ static _Atomic uint32_t next_source_id = 1;
 
 static bool conn_step(tbr_stage *n) {
     conn_stage *c = as_conn(n);
-    if ((c->swapping || atomic_load_explicit(&n->swap, memory_order_relaxed)) && tbr_conn_swap_step(c)) return false;
+    bool swapping = c->swapping || atomic_load_explicit(&n->swap, memory_order_relaxed);
+    if (swapping) tbr_conn_finish_decoding(c); /* before the chain's codec may move */
+    if (swapping && tbr_conn_swap_step(c)) return false;
     if (c->state == CONN_CONNECTING || c->state == CONN_IDLE) tbr_conn_try_connect(c);
     if (c->inst) {
         bool open = c->state != CONN_RUNNING || tbr_context_circuit_open(c->inst->ctx);
@@ -35,9 +37,10 @@ static bool conn_step(tbr_stage *n) {
      * fills and holds sources (the plugin closes its circuit itself, from a callback) */
     if ((c->state == CONN_RUNNING && !tbr_context_circuit_open(c->inst->ctx)) || c->state == CONN_FAILED)
         more = tbr_conn_drain_inbox(c);
-    if ((c->flags & TB_CONNECTOR_SOURCE) && c->state == CONN_RUNNING && !c->eof && !c->quiescing && c->pull_ready &&
-        tbr_conn_circuit_allows(c) && tbr_stage_downstream_has_room(n))
-        more = tbr_conn_pull_once(c) || more;
+    bool pull = (c->flags & TB_CONNECTOR_SOURCE) && c->state == CONN_RUNNING && !c->eof && !c->quiescing &&
+                c->pull_ready && tbr_conn_circuit_allows(c) && tbr_stage_downstream_has_room(n);
+    if (pull) more = tbr_conn_pull_once(c) || more;
+    else tbr_conn_finish_decoding(c); /* a batch waits in its codec's host only while pulls follow */
     return more;
 }
 
@@ -49,6 +52,7 @@ static void conn_after_wait(tbr_stage *n, int ran) {
 
 static void conn_enter_phase(tbr_stage *n, int phase) {
     conn_stage *c = as_conn(n);
+    tbr_conn_finish_decoding(c);
     if (phase == TBR_PHASE_QUIESCE) {
         c->quiescing = true;
         /* what preprocessors still buffer (a last line without a newline) goes on now */
@@ -94,6 +98,10 @@ static void conn_destroy(tbr_stage *n) {
     /* the engine emptied every inbox first, so every ticket has settled by now */
     c->state = CONN_STOPPED;
     tbr_conn_deliver_settled(c);
+    if (c->has_decoding) { /* not reached: the stop phase took it in */
+        c->has_decoding = false;
+        tbr_arena_free(c->decoding.arena);
+    }
     tbr_chain_set_fini(&c->pre);
     tbr_chain_set_fini(&c->post);
     tbr_conn_destroy_instance(c);

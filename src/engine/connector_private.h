@@ -46,6 +46,9 @@ typedef struct conn_stage {
                                     inst_lock, which readers on other threads (metrics) take */
     pthread_mutex_t inst_lock;
     uint64_t lost_batches;       /* batches that failed with no source to replay them (logged) */
+    tb_batch decoding;           /* a pulled batch its codec's plugin host decodes while the next
+                                    is pulled (tbr_chain_decode_submit), when has_decoding */
+    bool has_decoding;
     uint32_t source_id;
     conn_state state;
     uint32_t failures;           /* consecutive connect failures */
@@ -118,6 +121,9 @@ bool tbr_conn_circuit_allows(conn_stage *c);
 void tbr_conn_route_source_batch(conn_stage *c, tb_batch *b);
 /* Pulls one batch and sends it on; returns whether another pull may yield at once. */
 bool tbr_conn_pull_once(conn_stage *c);
+/* Takes the decoding batch's decode from its codec's host and sends the batch on; nothing when
+ * none is. Before anything else uses the source's chain (a phase, a swap, a stop). */
+void tbr_conn_finish_decoding(conn_stage *c);
 
 /* connector_swap.c */
 /* Takes up a swap request, or goes on with the one under way; returns true while the stage

@@ -85,13 +85,24 @@ static void drop_unencoded(conn_stage *c, tbr_msg *m) {
     b->count = kept;
 }
 
-static void push_one(conn_stage *c, tbr_msg *m) {
+/* Sends m's batch to its codec's plugin host, when the codec runs in one and the sink can take
+ * it, so it is encoded while the one before is pushed; whether it was sent. */
+static bool encode_ahead(conn_stage *c, tbr_msg *m) {
+    bool submitted = false;
+    if (c->state == CONN_RUNNING && tbr_chain_encode_submit(&c->post, &m->batch, &submitted) != TB_OK)
+        atomic_fetch_add(&c->base.m.errors, 1);
+    return submitted;
+}
+
+/* Encodes (or takes the encoding sent ahead of) m, and pushes it. */
+static void push_one(conn_stage *c, tbr_msg *m, bool submitted) {
     atomic_fetch_add_explicit(&c->base.m.events_in, m->batch.count, memory_order_relaxed);
     if (c->state != CONN_RUNNING) {
+        if (submitted) tbr_chain_encode_complete(&c->post, &m->batch, true); /* the host's answer, taken */
         tbr_conn_fail_msg_back(c, m, TB_EIO);
         return;
     }
-    if (tbr_chain_encode(&c->post, &m->batch) != TB_OK) atomic_fetch_add(&c->base.m.errors, 1);
+    if (tbr_chain_encode_complete(&c->post, &m->batch, submitted) != TB_OK) atomic_fetch_add(&c->base.m.errors, 1);
     if (c->post.codec) drop_unencoded(c, m);
     if (!m->batch.count) {
         tbr_msg_free(m, TB_OK); /* the ticket is already marked if anything failed */
@@ -131,11 +142,16 @@ static void push_one(conn_stage *c, tbr_msg *m) {
 bool tbr_conn_drain_inbox(conn_stage *c) {
     tbr_msg *m = tbr_queue_take_all(&c->base.inbox);
     if (!m) return false;
+    bool submitted = encode_ahead(c, m);
     while (m) {
         tbr_msg *next = m->next;
-        push_one(c, m);
+        /* the next batch goes to the codec's host before this one is pushed, behind it (never
+         * ahead of one that is encoded here) */
+        bool next_submitted = submitted && next && encode_ahead(c, next);
+        push_one(c, m, submitted);
         tbr_queue_consumed(&c->base.inbox, 1);
         m = next;
+        submitted = next_submitted || (next && encode_ahead(c, next));
     }
     return true;
 }

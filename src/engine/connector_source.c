@@ -124,7 +124,17 @@ void tbr_conn_route_source_batch(conn_stage *c, tb_batch *b) {
     tbr_ticket_release(ticket, TB_OK);
 }
 
-/* Pulls one batch and sends it on; returns whether another pull may yield at once. */
+void tbr_conn_finish_decoding(conn_stage *c) {
+    if (!c->has_decoding) return;
+    c->has_decoding = false;
+    if (tbr_chain_decode_complete(&c->pre, &c->decoding, true) != TB_OK) atomic_fetch_add(&c->base.m.errors, 1);
+    tbr_conn_route_source_batch(c, &c->decoding);
+}
+
+/* Pulls one batch and sends it on; returns whether another pull may yield at once. With a codec
+ * in a plugin host, the batch is sent to it and sent on at the next pull, after the next
+ * batch went to the host: the host decodes one while the runtime pulls, and takes in, the
+ * other. */
 bool tbr_conn_pull_once(conn_stage *c) {
     const tbr_engine_opts *o = tbr_engine_opts_of(c->base.engine);
     tb_arena *a = tbr_arena_new_batch(64 * 1024);
@@ -138,6 +148,7 @@ bool tbr_conn_pull_once(conn_stage *c) {
     int rc = c->vt->pull(c->inst->state, &b);
     if (rc != TB_OK && rc != TB_EAGAIN && rc != TB_EOF) {
         tbr_arena_free(a);
+        tbr_conn_finish_decoding(c);
         if (rc == TB_EIO || rc == TB_ECLOSED) tbr_conn_connection_lost(c, "pull", rc);
         else tbr_conn_supervise(c, "pull", rc);
         return false;
@@ -156,12 +167,23 @@ bool tbr_conn_pull_once(conn_stage *c) {
     }
     atomic_fetch_add_explicit(&c->base.m.events_in, b.count, memory_order_relaxed);
     if (b.count || rc == TB_EOF) {
-        if (!(c->flags & TB_CONNECTOR_STRUCTURED) && tbr_chain_decode(&c->pre, &b, rc == TB_EOF) != TB_OK)
+        bool submitted = false;
+        if (!(c->flags & TB_CONNECTOR_STRUCTURED) && tbr_chain_decode_submit(&c->pre, &b, rc == TB_EOF, &submitted) != TB_OK)
             atomic_fetch_add(&c->base.m.errors, 1);
-        tbr_conn_route_source_batch(c, &b);
+        tbr_conn_finish_decoding(c); /* the one before, in order */
+        if (submitted) {
+            c->decoding = b;
+            c->has_decoding = true;
+        } else {
+            if (!(c->flags & TB_CONNECTOR_STRUCTURED) && tbr_chain_decode_complete(&c->pre, &b, false) != TB_OK)
+                atomic_fetch_add(&c->base.m.errors, 1);
+            tbr_conn_route_source_batch(c, &b);
+        }
     } else {
         tbr_arena_free(a);
     }
+    /* only while pulls follow at once may a batch wait in its host */
+    if (rc != TB_OK) tbr_conn_finish_decoding(c);
     if (rc == TB_EOF) {
         tbr_log(TB_LOG_INFO, c->base.name, "source ended");
         tbr_conn_source_ended(c);

@@ -58,6 +58,15 @@ typedef struct proxy {
     bool quarantined;
     char last_failure[512];
 
+    /* requests sent ahead (codec decode, tbr_proxy_decode_submit), oldest first; generation
+     * counts hosts started, so a request to a host that since died is known */
+    struct {
+        uint64_t seq, generation;
+        const tb_event *events; /* the batch's, which identify it (the caller may move the tb_batch) */
+    } inflight[2];
+    uint32_t ninflight;
+    uint64_t generation;
+
     /* a connector's: the runtime's watches of its host's replies and pidfd */
     bool connector;
     uint64_t watch_replies, watch_pid;
@@ -176,11 +185,11 @@ static void take_note(proxy *px, const reply_view *r) {
  * arena). EX_OK with *r (release it with tbr_iso_done after use); EX_REFUSED when the request
  * cannot be sent (*status and why say why; the host is fine); EX_HOST_FAILED when the host
  * died, hung or broke the protocol: it is ended then, and why says how. */
-static exchange_result exchange(proxy *px, uint32_t type, uint32_t arg, uint64_t arg64, const void *text, size_t tl,
-                                const tb_batch *b, const tb_value *v, tb_arena *arena, reply_view *r, int *status,
-                                char *why, size_t n) {
+static exchange_result exchange_send(proxy *px, uint32_t type, uint32_t arg, uint64_t arg64, const void *text,
+                                     size_t tl, const tb_batch *b, const tb_value *v, bool reply, uint64_t *seq_out,
+                                     int *status, char *why, size_t n) {
     uint32_t budget = tbr_isolation_call_budget_ms();
-    uint64_t seq = ++px->seq;
+    uint64_t seq = *seq_out = ++px->seq;
     tbr_iso_msg hd = {.type = type, .seq = seq, .arg = arg, .text_len = (uint32_t)tl, .arg64 = arg64};
     int rc = tbr_iso_write(px->ch, TBR_CHAN_REQUESTS, &hd, text, b, v, (int)budget);
     if (rc == TB_EINVAL) {
@@ -201,15 +210,22 @@ static exchange_result exchange(proxy *px, uint32_t type, uint32_t arg, uint64_t
         return EX_HOST_FAILED;
     }
     /* TB_ECLOSED here may only mean the host answered and closed at once (STOP): its reply,
-     * if it wrote one, is still read below */
+     * if it wrote one, is still read then */
     bool gone = tbr_chan_publish(px->ch, TBR_CHAN_REQUESTS) != TB_OK;
-    if (!r) {
-        if (!gone) return EX_OK; /* a request without a reply */
+    if (!reply && gone) {
         why[0] = '\0';
         host_end(px, false, why, n);
         return EX_HOST_FAILED;
     }
+    return EX_OK;
+}
 
+/* Waits for the reply to request seq (of type) within the call budget, passing on a
+ * connector's notes meanwhile; as exchange. */
+static exchange_result exchange_receive(proxy *px, uint32_t type, uint64_t seq, tb_arena *arena, reply_view *r,
+                                        int *status, char *why, size_t n) {
+    uint32_t budget = tbr_isolation_call_budget_ms();
+    int rc;
     while ((rc = tbr_iso_read(px->ch, TBR_CHAN_REPLIES, (int)budget, arena, r)) == TB_OK && r->head.type == TBR_ISO_NOTE &&
            px->connector) {
         take_note(px, r); /* a connector's host speaks between replies too */
@@ -237,6 +253,15 @@ static exchange_result exchange(proxy *px, uint32_t type, uint32_t arg, uint64_t
     return EX_HOST_FAILED;
 }
 
+static exchange_result exchange(proxy *px, uint32_t type, uint32_t arg, uint64_t arg64, const void *text, size_t tl,
+                                const tb_batch *b, const tb_value *v, tb_arena *arena, reply_view *r, int *status,
+                                char *why, size_t n) {
+    uint64_t seq;
+    exchange_result x = exchange_send(px, type, arg, arg64, text, tl, b, v, r != NULL, &seq, status, why, n);
+    if (x != EX_OK || !r) return x;
+    return exchange_receive(px, type, seq, arena, r, status, why, n);
+}
+
 /* Hands a reply's error text to the runtime as the call's error. */
 static void take_error(proxy *px, const reply_view *r) {
     char msg[TBR_ISO_MAX_TEXT + 1];
@@ -257,6 +282,7 @@ static int host_start(proxy *px, bool *host_failed, char *why, size_t n) {
     *host_failed = false;
     int rc = host_spawn(px, why, n);
     if (rc) return rc;
+    px->generation++;
     reply_view r;
     int status = TB_OK;
     exchange_result x = exchange(px, TBR_ISO_SETUP, 0, 0, NULL, 0, NULL, &px->setup, px->arena, &r, &status, why, n);
@@ -320,9 +346,33 @@ typedef int (*apply_fn)(proxy *px, const reply_view *r, void *user);
 /* One call, supervised: sent to the host (started first if none runs) and applied with apply;
  * when the host fails, it is logged, restarted after the backoff and the same call sent again,
  * until it succeeds, the plugin refuses or the instance is quarantined. */
+/* A host failed (why says how) with a call of events under way: logged, counted, and slept
+ * off before the restart; true when the instance is quarantined instead. */
+static bool note_failure(proxy *px, const char *why, uint32_t events) {
+    if (record_failure(px, why)) return true;
+    px->backoff_ns = px->backoff_ns ? px->backoff_ns * 2 : BACKOFF_MIN_NS;
+    if (px->backoff_ns > BACKOFF_MAX_NS) px->backoff_ns = BACKOFF_MAX_NS;
+    tbr_log(TB_LOG_ERROR, px->label, "plugin host of %s %s; restarting it in %llu ms and sending it the same %u event%s again",
+            px->real->plugin->desc.name, why, (unsigned long long)(px->backoff_ns / 1000000u), events, events == 1 ? "" : "s");
+    sleep_ns(px->backoff_ns);
+    return false;
+}
+
+/* Whether a request sent ahead (tbr_proxy_decode_submit) still waits for its reply from the
+ * current host: no other call may be made then, or its reply would be taken for theirs. */
+static bool ahead(const proxy *px) {
+    for (uint32_t i = 0; px->ch && i < px->ninflight; i++)
+        if (px->inflight[i].generation == px->generation) return true;
+    return false;
+}
+
 static int call_supervised(proxy *px, uint32_t type, uint32_t arg, uint64_t arg64, const tb_batch *b,
                            uint32_t events, tb_arena *arena, apply_fn apply, void *user) {
     char why[700];
+    if (ahead(px)) {
+        px->host->set_error(px->ctx, "a call was made while a batch sent ahead was still in its plugin host (a runtime bug)");
+        return TB_EINVAL;
+    }
     for (;;) {
         if (px->quarantined) return quarantined(px);
         why[0] = '\0';
@@ -352,14 +402,7 @@ static int call_supervised(proxy *px, uint32_t type, uint32_t arg, uint64_t arg6
                 return status;
             }
         }
-        if (record_failure(px, why)) return quarantined(px);
-        px->backoff_ns = px->backoff_ns ? px->backoff_ns * 2 : BACKOFF_MIN_NS;
-        if (px->backoff_ns > BACKOFF_MAX_NS) px->backoff_ns = BACKOFF_MAX_NS;
-        tbr_log(TB_LOG_ERROR, px->label,
-                "plugin host of %s %s; restarting it in %llu ms and sending it the same %u event%s again",
-                px->real->plugin->desc.name, why, (unsigned long long)(px->backoff_ns / 1000000u), events,
-                events == 1 ? "" : "s");
-        sleep_ns(px->backoff_ns);
+        if (note_failure(px, why, events)) return quarantined(px);
     }
 }
 
@@ -447,6 +490,87 @@ static void TB_CALL op_contraflow(void *st, const tb_contraflow *cf) {
 
 static int TB_CALL codec_decode(void *st, tb_batch *b) {
     return call(st, TBR_ISO_CODEC_DECODE, 0, 0, b, b->count, b->arena, apply_in_place, b);
+}
+
+/* Sends request type with batch b only if it fits in the ring's room now, without waiting:
+ * with a request already ahead, the host may be writing that one's reply and wait for the
+ * runtime to read it, while a runtime waiting for room would wait for the host. TB_OK with its
+ * seq, or TB_EAGAIN (nothing sent). */
+static int send_now(proxy *px, uint32_t type, const tb_batch *b, uint64_t *seq) {
+    size_t cap, body;
+    const size_t head = sizeof(tbr_iso_msg);
+    uint8_t *m = tbr_chan_reserve_free(px->ch, TBR_CHAN_REQUESTS, head, &cap);
+    if (!m) return TB_EAGAIN;
+    if (tbr_wire_encode_batch(b, m + head, cap - head, &body) != TB_OK) {
+        tbr_chan_cancel_last(px->ch, TBR_CHAN_REQUESTS, m);
+        return TB_EAGAIN;
+    }
+    tbr_iso_msg hd = {.type = type, .seq = *seq = ++px->seq};
+    memcpy(m, &hd, sizeof hd);
+    tbr_chan_trim_last(px->ch, TBR_CHAN_REQUESTS, m, head + body);
+    tbr_chan_publish(px->ch, TBR_CHAN_REQUESTS); /* a host gone is seen at its reply */
+    return TB_OK;
+}
+
+static int codec_submit(proxy *px, uint32_t type, tb_batch *b) {
+    if (px->quarantined || !px->ch || px->ninflight == 2 || px->connector) return TB_EAGAIN;
+    uint64_t seq;
+    if (ahead(px)) {
+        if (send_now(px, type, b, &seq)) return TB_EAGAIN;
+    } else {
+        int status;
+        char why[700] = "";
+        exchange_result x = exchange_send(px, type, 0, 0, NULL, 0, b, NULL, true, &seq, &status, why, sizeof why);
+        if (x == EX_HOST_FAILED && note_failure(px, why, b->count)) return TB_EAGAIN; /* the call then says why */
+        if (x != EX_OK) return TB_EAGAIN;
+    }
+    px->inflight[px->ninflight].seq = seq;
+    px->inflight[px->ninflight].generation = px->generation;
+    px->inflight[px->ninflight].events = b->events;
+    px->ninflight++;
+    return TB_OK;
+}
+
+static int codec_complete(proxy *px, uint32_t type, tb_batch *b) {
+    if (!px->ninflight || px->inflight[0].events != b->events) {
+        px->host->set_error(px->ctx, "this batch was not sent ahead (a runtime bug)");
+        return TB_EINVAL;
+    }
+    uint64_t seq = px->inflight[0].seq, generation = px->inflight[0].generation;
+    px->inflight[0] = px->inflight[1];
+    px->ninflight--;
+    tbr_loop_thread_waits(true);
+    int rc;
+    if (px->ch && generation == px->generation) {
+        reply_view r;
+        int status = TB_OK;
+        char why[700] = "";
+        exchange_result x = exchange_receive(px, type, seq, b->arena, &r, &status, why, sizeof why);
+        if (x == EX_OK) {
+            rc = r.head.status;
+            if (rc == TB_OK) rc = apply_in_place(px, &r, b);
+            else take_error(px, &r);
+            tbr_iso_done(px->ch, TBR_CHAN_REPLIES, &r);
+            tbr_loop_thread_waits(false);
+            return rc;
+        }
+        if (x == EX_HOST_FAILED && note_failure(px, why, b->count)) {
+            tbr_loop_thread_waits(false);
+            return quarantined(px);
+        }
+    }
+    /* its host failed, now or since it was sent: the same batch again, on a new host */
+    rc = call_supervised(px, type, 0, 0, b, b->count, b->arena, apply_in_place, b);
+    tbr_loop_thread_waits(false);
+    return rc;
+}
+
+int tbr_proxy_codec_submit(void *state, tb_batch *b, bool encode) {
+    return codec_submit(state, encode ? TBR_ISO_CODEC_ENCODE : TBR_ISO_CODEC_DECODE, b);
+}
+
+int tbr_proxy_codec_complete(void *state, tb_batch *b, bool encode) {
+    return codec_complete(state, encode ? TBR_ISO_CODEC_ENCODE : TBR_ISO_CODEC_DECODE, b);
 }
 
 static int TB_CALL codec_encode(void *st, tb_batch *b) {

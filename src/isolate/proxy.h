@@ -22,6 +22,7 @@
 #ifndef TBR_ISOLATE_PROXY_H
 #define TBR_ISOLATE_PROXY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <temblor/temblor.h>
 
@@ -39,6 +40,16 @@ int tbr_proxy_create(const tbr_component *real, const tb_create_args *args, cons
  * (described.h): TB_OK with the description in *out (in arena), or an error with one line in
  * err naming path. */
 int tbr_proxy_describe(const char *path, tb_arena *arena, tb_value *out, char *err, size_t err_size);
+
+/* A codec's decode (or encode) in two halves, so the caller can work while the host does it:
+ * submit sends batch b (TB_OK), or declines (TB_EAGAIN: call decode instead); complete waits
+ * for the reply and applies it to b (the same batch, known by its events: the tb_batch itself
+ * may have moved), as decode does, supervised as decode is (a host that failed meanwhile is
+ * restarted and b sent again). At most two batches are ahead at once, completed in the order
+ * they were submitted; no other call of the instance may come between a submit and its
+ * complete. The instance's thread. */
+int tbr_proxy_codec_submit(void *state, tb_batch *b, bool encode);
+int tbr_proxy_codec_complete(void *state, tb_batch *b, bool encode);
 
 /* The pid of the proxy's current plugin host (0 while none runs), for status and tests. */
 int tbr_proxy_host_pid(const void *state);
