@@ -277,6 +277,9 @@ int tbr_wire_encode_batch(const tb_batch *b, uint8_t *out, size_t cap, size_t *w
  * ------------------------------------------------------------------------------------- */
 
 /* The decoder's view of its private copy of the message. */
+/* What a decoder makes of TB_VF_NO_ESCAPE hints (wire.h). */
+enum { HINTS_CHECK = 0, HINTS_DROP, HINTS_TRUST };
+
 typedef struct reader {
     const uint8_t *p;
     size_t len;
@@ -284,7 +287,11 @@ typedef struct reader {
     tb_arena *arena;
     char *err;
     size_t err_size;
+    int hints; /* HINTS_* */
 } reader;
+
+/* Whether a string or key flagged as needing no escape keeps the flag. */
+static ALWAYS_INLINE bool keep_hint(const reader *r, const uint8_t *s, size_t n);
 
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
@@ -346,6 +353,10 @@ static ALWAYS_INLINE bool escape_free(const uint8_t *s, size_t n) {
     size_t pad = 8 - (n - i);
     uint64_t spaces = 0x2020202020202020u & ~(~(uint64_t)0 >> (8 * pad));
     return !word_needs_escape(get_u64(s + i) | spaces);
+}
+
+static ALWAYS_INLINE bool keep_hint(const reader *r, const uint8_t *s, size_t n) {
+    return r->hints == HINTS_TRUST || (r->hints == HINTS_CHECK && escape_free(s, n));
 }
 
 /* Checks that the n octets at the reader's position, padded to 8, are in bounds and that
@@ -417,7 +428,7 @@ static int take_value_head(reader *r, tb_value *dst, unsigned depth) {
         dst->len = n;
         dst->as.bytes = s;
         /* a hint the runtime will act on when it writes JSON: kept only where it holds */
-        if (flags && escape_free(s, n)) dst->flags = TB_VF_NO_ESCAPE;
+        if (flags && keep_hint(r, s, n)) dst->flags = TB_VF_NO_ESCAPE;
         return TB_OK;
     }
     case TB_ARRAY:
@@ -460,7 +471,7 @@ static int take_member_head(reader *r, tb_member *m) {
     if (rc) return rc;
     m->key = (const char *)key;
     m->key_len = n;
-    m->reserved = flags && escape_free(key, n) ? TB_VF_NO_ESCAPE : 0u;
+    m->reserved = flags && keep_hint(r, key, n) ? TB_VF_NO_ESCAPE : 0u;
     return TB_OK;
 }
 
@@ -513,7 +524,7 @@ static int refuse_trailing(reader *r) {
 
 int tbr_wire_decode_value(const uint8_t *in, size_t len, tb_arena *arena, tb_value *out,
                           char *err, size_t err_size) {
-    reader r = {NULL, 0, 0, arena, err, err_size};
+    reader r = {NULL, 0, 0, arena, err, err_size, HINTS_CHECK};
     tb_value v;
     if (len == 0) return fail_at(&r, 0, "an empty message, not a value");
     int rc = take_copy(&r, in, len);
@@ -567,7 +578,9 @@ static int take_event(reader *r, tb_event *e) {
 
 static int decode_batch(const uint8_t *in, size_t len, bool copy, tb_arena *arena, tb_batch *out, char *err,
                         size_t err_size) {
-    reader r = {NULL, 0, 0, arena, err, err_size};
+    /* the runtime (copying) drops a host's hints rather than pay to check them: whoever writes
+     * the strings as JSON looks at them then; a host (in place) keeps the runtime's */
+    reader r = {NULL, 0, 0, arena, err, err_size, copy ? HINTS_DROP : HINTS_TRUST};
     uint32_t count = 0;
     uint64_t token = 0;
     tb_event *events = NULL;
@@ -602,7 +615,7 @@ int tbr_wire_decode_batch(const uint8_t *in, size_t len, tb_arena *arena, tb_bat
 int tbr_wire_decode_batch_in_place(const uint8_t *in, size_t len, tb_arena *arena, tb_batch *out, char *err,
                                    size_t err_size) {
     if ((uintptr_t)in % 8) {
-        reader r = {NULL, 0, 0, arena, err, err_size};
+        reader r = {NULL, 0, 0, arena, err, err_size, HINTS_CHECK};
         return fail_at(&r, 0, "a message to decode in place must be 8-byte aligned");
     }
     return decode_batch(in, len, false, arena, out, err, err_size);

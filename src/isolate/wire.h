@@ -56,9 +56,12 @@
  * field or padding byte, a flag where none is allowed, a bool other than 0 or 1, a count or
  * a length that cannot fit in what remains of the message, and nesting deeper than
  * TBR_WIRE_MAX_DEPTH arrays and objects. Strings and keys are not checked for UTF-8, only
- * for bounds. TB_VF_NO_ESCAPE is a promise a JSON encoder acts on, so the decoder checks it
- * (no '"', '\\' or byte below 0x20) and clears it where it does not hold, rather than trust
- * the peer with what the runtime will write out as JSON.
+ * for bounds. TB_VF_NO_ESCAPE is a promise a JSON encoder acts on, so it is never taken on
+ * trust from a peer: tbr_wire_decode_value checks it (no '"', '\\' or byte below 0x20) and clears
+ * it where it does not hold; tbr_wire_decode_batch, the runtime's reader of a host's batches,
+ * drops it unchecked (checking cost a quarter of the decode, and whoever writes the strings as
+ * JSON looks at them anyway); tbr_wire_decode_batch_in_place, a host's reader of the runtime's
+ * requests, keeps it.
  *
  * Memory: the decoder copies the whole message into the arena once and points strings, bytes
  * and keys into that copy. It then reads only the copy, so a peer that writes into the shared

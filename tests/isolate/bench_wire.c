@@ -13,7 +13,8 @@
  *   encode             tbr_wire_encode_batch into one buffer
  *   size+encode        both, as a caller that reserves the exact size does
  *   decode             tbr_wire_decode_batch into an arena reset per batch (64 KiB chunks)
- *   decode (no hints)  the same batch without TB_VF_NO_ESCAPE: nothing to check
+ *   decode (no hints)  the same batch without TB_VF_NO_ESCAPE (the same work since the
+ *                      decoder drops a peer's hints unchecked)
  *   json parse         tbr_json_parse of the same 256 lines (a scale to compare with, not
  *                      the json codec plugin, which is faster)
  * and prints the best round of each. No figure is asserted: it is a report, not a test.

@@ -313,6 +313,38 @@ static void test_nested(void **state) {
     tbr_arena_free(a);
 }
 
+/* A batch from a peer: the runtime's decoder drops its hints, true or not, unchecked; a host's
+ * in-place decoder keeps the runtime's. */
+static void test_batch_hints(void **state) {
+    (void)state;
+    tb_arena *a = tbr_arena_new(0);
+    tb_event ev[1];
+    memset(ev, 0, sizeof ev);
+    ev[0].data = tb_object();
+    tb_value *slot = tb_object_append(a, &ev[0].data, "k", 1);
+    assert_non_null(slot);
+    *slot = str_flagged("plain", 5);
+    ev[0].data.as.members[0].reserved = TB_VF_NO_ESCAPE;
+    tb_batch b = {.events = ev, .count = 1, .capacity = 1, .arena = a};
+    size_t len = tbr_wire_batch_size(&b);
+    uint8_t *buf = tb_arena_alloc(a, len, 8);
+    assert_non_null(buf);
+    assert_int_equal(tbr_wire_encode_batch(&b, buf, len, NULL), TB_OK);
+    char err[128];
+    tb_batch d;
+    assert_int_equal(tbr_wire_decode_batch(buf, len, a, &d, err, sizeof err), TB_OK);
+    assert_int_equal(d.events[0].data.as.members[0].reserved, 0);
+    assert_int_equal(d.events[0].data.as.members[0].value.flags, 0);
+    assert_int_equal(tbr_wire_decode_batch_in_place(buf, len, a, &d, err, sizeof err), TB_OK);
+    assert_int_equal(d.events[0].data.as.members[0].reserved, TB_VF_NO_ESCAPE);
+    assert_int_equal(d.events[0].data.as.members[0].value.flags, TB_VF_NO_ESCAPE);
+    assert_true((const uint8_t *)d.events[0].data.as.members[0].value.as.s >= buf &&
+                (const uint8_t *)d.events[0].data.as.members[0].value.as.s < buf + len); /* in place: into buf */
+    /* in place needs 8-byte alignment */
+    assert_int_equal(tbr_wire_decode_batch_in_place(buf + 1, len - 1, a, &d, err, sizeof err), TB_EINVAL);
+    tbr_arena_free(a);
+}
+
 static void test_flags(void **state) {
     (void)state;
     tb_arena *a = tbr_arena_new(0);
@@ -898,6 +930,7 @@ int main(void) {
         cmocka_unit_test(test_layout_bytes),
         cmocka_unit_test(test_nested),
         cmocka_unit_test(test_flags),
+        cmocka_unit_test(test_batch_hints),
         cmocka_unit_test(test_string_lengths),
         cmocka_unit_test(test_batch_fields),
         cmocka_unit_test(test_empty_batch),
