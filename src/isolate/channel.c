@@ -83,6 +83,7 @@ typedef struct chan_ring {
     uint64_t head;
     uint64_t tail_seen; /* the producer's tail as last read and checked */
     uint64_t current;   /* size of the record tbr_chan_next handed out, 0 if none */
+    bool spun_in_vain;  /* the last wait spun and no message came: spin less until one does */
     const void *current_msg;
     size_t current_len;
     /* counters */
@@ -161,11 +162,13 @@ static int remaining_ms(uint64_t deadline) {
     return ms > INT32_MAX ? INT32_MAX : (int)ms;
 }
 
-/* Until when a waiter may poll its ring before it blocks: the spin, cut to the deadline. */
-static uint64_t spin_until(const tbr_chan *ch, uint64_t deadline) {
+/* Until when a waiter may poll its ring before it blocks: the spin, cut to the deadline; a
+ * sixteenth of it after a spin that ended with no message (the flow is idle: spinning then
+ * only burns a core). */
+static uint64_t spin_until(const tbr_chan *ch, uint64_t deadline, bool vain) {
     uint64_t now = now_ns();
     if (ch->spin_ns == 0 || now >= deadline) return 0; /* timeout 0: look once, no spin */
-    uint64_t until = now + ch->spin_ns;
+    uint64_t until = now + (vain ? ch->spin_ns / 16 : ch->spin_ns);
     return until < deadline ? until : deadline;
 }
 
@@ -513,7 +516,7 @@ int tbr_chan_wait_space(tbr_chan *ch, uint32_t dir, size_t len, int timeout_ms) 
     uint64_t rec = record_size(len);
     uint64_t deadline = deadline_after(timeout_ms);
     int rc = check_room(ch, r, rec);
-    uint64_t until = rc == TB_EAGAIN ? spin_until(ch, deadline) : 0;
+    uint64_t until = rc == TB_EAGAIN ? spin_until(ch, deadline, false) : 0;
     for (uint32_t i = 1; rc == TB_EAGAIN && !spin_over(i, until); i++) {
         cpu_relax();
         rc = check_room(ch, r, rec);
@@ -599,11 +602,12 @@ int tbr_chan_next(tbr_chan *ch, uint32_t dir, int timeout_ms, const void **msg, 
     }
     uint64_t deadline = deadline_after(timeout_ms);
     int rc = check_record(ch, r, msg, len);
-    uint64_t until = rc == TB_EAGAIN ? spin_until(ch, deadline) : 0;
+    uint64_t until = rc == TB_EAGAIN ? spin_until(ch, deadline, r->spun_in_vain) : 0;
     for (uint32_t i = 1; rc == TB_EAGAIN && !spin_over(i, until); i++) {
         cpu_relax();
         rc = check_record(ch, r, msg, len);
     }
+    if (until) r->spun_in_vain = rc == TB_EAGAIN;
     while (rc == TB_EAGAIN) {
         drain_fd(r->data_fd);
         atomic_store_explicit(&r->ctl->consumer_sleeping, 1, memory_order_relaxed);

@@ -239,10 +239,12 @@ void tbr_chan_mark_peer_dead(tbr_chan *ch);
  * closed its end. Any thread. */
 bool tbr_chan_peer_gone(tbr_chan *ch);
 
-/* Sets how long, in microseconds, a waiting side polls its ring before it blocks (default
- * TBR_CHAN_DEFAULT_SPIN_US, never past the wait's timeout; 0 blocks at once, which saves CPU
- * when the two processes share one core or latency does not matter). Call before other
- * threads use the channel. */
+/* Sets how long, in microseconds, a waiting side polls its ring (yielding its core every 32
+ * looks) before it blocks (default TBR_CHAN_DEFAULT_SPIN_US, never past the wait's timeout; 0
+ * blocks at once, which saves CPU when the two processes share one core or latency does not
+ * matter). A consumer whose last spin ended with no message spins a sixteenth of it, until a
+ * message comes while it spins again: a busy flow never sleeps, an idle one hardly spins. Call
+ * before other threads use the channel. */
 void tbr_chan_set_spin(tbr_chan *ch, uint32_t microseconds);
 
 /* Copies this end's counters. See tbr_chan_stats for when. */

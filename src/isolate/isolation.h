@@ -69,7 +69,8 @@ void tbr_isolation_set_call_budget_ms(uint32_t ms);
 uint32_t tbr_isolation_call_budget_ms(void);
 
 /* How long each side of an isolated instance's channel spins (yielding) before it blocks, in
- * microseconds: TEMBLOR_ISOLATE_SPIN_US (0 to 1000), else 200. */
+ * microseconds: TEMBLOR_ISOLATE_SPIN_US (0 to 100000), else 2000 (a sixteenth of it after a
+ * spin in vain). */
 uint32_t tbr_isolation_spin_us(void);
 
 /* The signature policy a plugin host checks its library under (--isolated-signatures; by
