@@ -18,6 +18,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,8 @@ typedef struct host {
     int parent;        /* the runtime's pidfd, or -1 */
     int own_callbacks; /* of a loop round: the host's own (a request arrived), not the plugin's */
     bool circuit_sent; /* the circuit state the runtime was last told */
+    uint32_t metrics_sent;                /* metrics the runtime was told of */
+    int64_t metric_sent[TBR_MAX_METRICS]; /* and the values it was last told */
 } host;
 
 static void on_over_limit(tb_context *ctx, size_t size, size_t limit) {
@@ -66,9 +69,13 @@ static void on_over_limit(tb_context *ctx, size_t size, size_t limit) {
     _exit(TBR_HOST_EXIT_MEMORY);
 }
 
-/* Writes a reply: header, text, and the batch b or the value v (either may be NULL). */
+static void send_metrics(host *h);
+
+/* Writes a reply: header, text, and the batch b or the value v (either may be NULL); before it,
+ * the plugin's metrics that changed. */
 static void reply(host *h, uint32_t type, uint64_t seq, int status, const char *text, const tb_batch *b,
                   const tb_value *v) {
+    send_metrics(h);
     tbr_iso_msg hd = {.type = type, .status = status, .seq = seq};
     hd.text_len = (uint32_t)(text ? strnlen(text, TBR_ISO_MAX_TEXT) : 0);
     int rc = tbr_iso_write(h->ch, TBR_CHAN_REPLIES, &hd, text, b, v, -1);
@@ -324,9 +331,30 @@ static void note(host *h, uint32_t what, uint64_t token, int status) {
     tbr_chan_publish(h->ch, TBR_CHAN_REPLIES);
 }
 
+/* Tells the runtime of the plugin's metrics that are new or changed since it was last told. */
+static void send_metrics(host *h) {
+    if (!h->inst) return;
+    tb_context *ctx = h->inst->ctx;
+    uint32_t n = tbr_context_metric_count(ctx);
+    for (uint32_t i = 0; i < n; i++) {
+        const tbr_metric *m = tbr_context_metric(ctx, i);
+        int64_t v = atomic_load_explicit(&((tbr_metric *)m)->value, memory_order_relaxed);
+        if (i < h->metrics_sent && v == h->metric_sent[i]) continue;
+        h->metric_sent[i] = v;
+        tbr_iso_msg hd = {.type = TBR_ISO_NOTE, .status = (int32_t)m->type, .seq = i, .arg = TBR_ISO_NOTE_METRIC,
+                          .arg64 = (uint64_t)v, .text_len = (uint32_t)strnlen(m->name, sizeof m->name)};
+        int rc = tbr_iso_write(h->ch, TBR_CHAN_REPLIES, &hd, m->name, NULL, NULL, -1);
+        if (rc) _exit(rc == TB_ECLOSED ? TBR_HOST_EXIT_PARENT : TBR_HOST_EXIT_PROTOCOL);
+    }
+    h->metrics_sent = n;
+}
+
+
 static void send_notes(host *h) {
     if (!h->inst || h->kind != TB_KIND_CONNECTOR) return;
     tb_context *ctx = h->inst->ctx;
+    send_metrics(h);
+    tbr_chan_publish(h->ch, TBR_CHAN_REPLIES);
     if (tbr_context_take_wake(ctx)) note(h, TBR_ISO_NOTE_WAKE, 0, 0);
     tbr_delivery d[64];
     size_t k;

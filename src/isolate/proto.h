@@ -31,7 +31,10 @@
  *   CONN_RESTORE      value; reply: status
  * and from the host at any time, between replies, NOTE (seq 0): arg TBR_ISO_NOTE_WAKE (the
  * source has data), TBR_ISO_NOTE_DELIVERED (arg64 a pushed batch's token, status its outcome)
- * or TBR_ISO_NOTE_CIRCUIT (status 1 open, 0 closed).
+ * or TBR_ISO_NOTE_CIRCUIT (status 1 open, 0 closed). Hosts of every kind also write, before a
+ * reply, TBR_ISO_NOTE_METRIC for each metric of the plugin's that changed: text its name, status
+ * its type, arg64 its value (two's complement), seq its index in the host (the order the plugin
+ * registered them).
  * A reply's status is the callback's; its text, when the status is not TB_OK, what the plugin
  * gave set_error.
  *
@@ -77,7 +80,7 @@ enum {
 enum { TBR_ISO_CONNECT = 1, TBR_ISO_START, TBR_ISO_PAUSE, TBR_ISO_RESUME, TBR_ISO_DRAIN, TBR_ISO_STOP_CALL };
 
 /* NOTE's arg: what a connector in a host told its host, for the runtime to tell its own. */
-enum { TBR_ISO_NOTE_WAKE = 1, TBR_ISO_NOTE_DELIVERED = 2, TBR_ISO_NOTE_CIRCUIT = 3 };
+enum { TBR_ISO_NOTE_WAKE = 1, TBR_ISO_NOTE_DELIVERED = 2, TBR_ISO_NOTE_CIRCUIT = 3, TBR_ISO_NOTE_METRIC = 4 };
 
 typedef struct tbr_iso_msg {
     uint32_t type;     /* TBR_ISO_* */

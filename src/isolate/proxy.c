@@ -67,6 +67,10 @@ typedef struct proxy {
     uint32_t ninflight;
     uint64_t generation;
 
+    /* the plugin's metrics, by their index in the host: their ids in the runtime's context */
+    uint32_t metric_id[TBR_MAX_METRICS];
+    bool metric_known[TBR_MAX_METRICS];
+
     /* a connector's: the runtime's watches of its host's replies and pidfd */
     bool connector;
     uint64_t watch_replies, watch_pid;
@@ -176,6 +180,21 @@ static void take_note(proxy *px, const reply_view *r) {
     case TBR_ISO_NOTE_WAKE: px->host->wake(px->ctx); break;
     case TBR_ISO_NOTE_DELIVERED: px->host->delivered(px->ctx, r->head.arg64, r->head.status); break;
     case TBR_ISO_NOTE_CIRCUIT: px->host->circuit(px->ctx, r->head.status != 0); break;
+    case TBR_ISO_NOTE_METRIC: {
+        /* the plugin's metric, registered here as the plugin registered it there */
+        uint64_t i = r->head.seq;
+        if (i >= TBR_MAX_METRICS) break;
+        if (!px->metric_known[i]) {
+            char name[64];
+            size_t n = r->head.text_len < sizeof name - 1 ? r->head.text_len : sizeof name - 1;
+            memcpy(name, r->text, n);
+            name[n] = '\0';
+            if (px->host->metric_register(px->ctx, name, (uint32_t)r->head.status, &px->metric_id[i]) != TB_OK) break;
+            px->metric_known[i] = true;
+        }
+        px->host->metric_set(px->ctx, px->metric_id[i], (int64_t)r->head.arg64);
+        break;
+    }
     default: break;
     }
 }
@@ -226,9 +245,8 @@ static exchange_result exchange_receive(proxy *px, uint32_t type, uint64_t seq, 
                                         int *status, char *why, size_t n) {
     uint32_t budget = tbr_isolation_call_budget_ms();
     int rc;
-    while ((rc = tbr_iso_read(px->ch, TBR_CHAN_REPLIES, (int)budget, arena, r)) == TB_OK && r->head.type == TBR_ISO_NOTE &&
-           px->connector) {
-        take_note(px, r); /* a connector's host speaks between replies too */
+    while ((rc = tbr_iso_read(px->ch, TBR_CHAN_REPLIES, (int)budget, arena, r)) == TB_OK && r->head.type == TBR_ISO_NOTE) {
+        take_note(px, r); /* a host speaks between replies too */
         tbr_iso_done(px->ch, TBR_CHAN_REPLIES, r);
     }
     if (rc == TB_ETIMEDOUT) {

@@ -3,7 +3,8 @@
 #  - file source and file sink, each in a host with an fs grant: the output is the input; with
 #    no grant the source's open is denied by the sandbox and the error names it;
 #  - tcp_server, its fd watches on the host's own loop: 2000 lines from a client over one
-#    connection are each answered on that connection;
+#    connection are each answered on that connection, and the plugin's own metrics (kept in
+#    its host) are in the runtime's flow status;
 #  - the flaky test connector, source and sink each isolated, the sink crashing (a segfault in
 #    its host) every 15th batch: each crash is logged, the engine restarts the connector, the
 #    batches the dead host owed fail back to the transactional source, which replays them: every
@@ -69,7 +70,7 @@ flow
 end;
 deploy flow main;
 TROY
-"$temblor" run --sandbox degrade tcp.troy 2>tcp.log &
+"$temblor" run --sandbox degrade --admin admin.sock tcp.troy 2>tcp.log &
 pids+=($!)
 listening() { grep -q "listening on 127.0.0.1:$port" tcp.log; }
 check "tcp: the isolated server listens" wait_for 20 listening || show tcp.log
@@ -87,6 +88,16 @@ lines = buf.decode().splitlines()
 print(len(lines), all(l == '{"echo":{"n":%d}}' % i for i, l in enumerate(lines)))
 PY
 check "tcp: every line answered in order on its connection" grep -q '^2000 True$' tcp.out || show tcp.out
+# the plugin's own metrics, kept in its host, are the runtime's too
+accepted() {
+    "$temblor" flow status --admin admin.sock --json | python3 -c '
+import json, sys
+for f in json.load(sys.stdin)["flows"]:
+    for m in f["metrics"]:
+        if m["measurement"] == "connector" and m["tags"]["stage"] == "main::server":
+            print(m["fields"].get("connections_accepted"))'
+}
+check "tcp: the plugin's metrics cross from its host (connections_accepted $(accepted))" test "$(accepted)" = 1
 kill -TERM "${pids[-1]}"
 wait "${pids[-1]}"
 check "tcp: SIGTERM stops it normally" test $? -eq 0 || show tcp.log
