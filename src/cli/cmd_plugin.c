@@ -181,6 +181,9 @@ static void print_details(const tbr_plugin *p) {
     printf("abi          %u.%u\n", p->desc.abi_major, p->desc.abi_minor);
     printf("path         %s\n", p->path);
     printf("unload-safe  %s\n", (p->desc.flags & TB_PLUGIN_UNLOAD_SAFE) ? "yes" : "no");
+    if (p->isolated_only)
+        printf("isolated     always: from an isolated plugin path, described by a confined plugin host and never\n"
+               "             mapped by the runtime (docs/isolation.md)\n");
     printf("permissions  %s\n", p->permission_count ? "" : "none");
     for (uint32_t i = 0; i < p->permission_count; i++) {
         const tb_permission *pm = &p->permissions[i];
