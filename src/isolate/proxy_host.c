@@ -317,7 +317,7 @@ bool tbr_px_note_failure(proxy *px, const char *why, uint32_t events) {
     return false;
 }
 
-/* Whether a request sent ahead (tbr_proxy_decode_submit) still waits for its reply from the
+/* Whether a request sent ahead (tbr_proxy_codec_submit) still waits for its reply from the
  * current host: no other call may be made then, or its reply would be taken for theirs. */
 bool tbr_px_ahead(const proxy *px) {
     for (uint32_t i = 0; px->ch && i < px->ninflight; i++)
