@@ -23,6 +23,10 @@ bool tbr_log_parse_level(const char *name, uint32_t *out) {
     return false;
 }
 
+const char *tbr_log_level_name(uint32_t level) {
+    return level_names[level <= TB_LOG_TRACE ? level : TB_LOG_TRACE];
+}
+
 uint32_t tbr_log_level(void) {
     int level = atomic_load_explicit(&current_level, memory_order_relaxed);
     if (level < 0) {

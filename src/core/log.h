@@ -15,6 +15,9 @@
 void tbr_log_set_level(uint32_t level);
 uint32_t tbr_log_level(void);
 
+/* The name of a level ("error" ... "trace"; "trace" past it), as tbr_log_parse_level reads it. */
+const char *tbr_log_level_name(uint32_t level);
+
 /* Parses a level name; returns false for an unknown one. */
 bool tbr_log_parse_level(const char *name, uint32_t *out);
 

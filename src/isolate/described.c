@@ -1,7 +1,6 @@
 /* described.c - plugins described by a plugin host, never mapped by the runtime (described.h). */
 #include "isolate/described.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,45 +260,24 @@ int tbr_described_plugin(const tb_value *desc, const char *path, tbr_plugin **ou
 
 /* --- an isolated plugin path ------------------------------------------------------------------ */
 
-static int by_name(const void *x, const void *y) { return strcmp(*(char *const *)x, *(char *const *)y); }
+/* Describes one library through a plugin host and admits it, or records why not. */
+static int describe_one(tbr_registry *reg, const char *path, void *user) {
+    (void)user;
+    char err[1024];
+    tb_arena *a = tbr_arena_new(0);
+    tb_value desc;
+    tbr_plugin *p = NULL;
+    int rc = a ? tbr_proxy_describe(path, a, &desc, err, sizeof err) : TB_ENOMEM;
+    if (!a) snprintf(err, sizeof err, "%.1000s: out of memory", path);
+    if (!rc) rc = tbr_described_plugin(&desc, path, &p, err, sizeof err);
+    tbr_arena_free(a);
+    if (rc) {
+        tbr_registry_refuse(reg, path, err);
+        return rc;
+    }
+    return tbr_registry_admit(reg, p, NULL, 0);
+}
 
 int tbr_isolated_scan_dir(tbr_registry *reg, const char *dir) {
-    DIR *dp = opendir(dir);
-    if (!dp) return 0;
-    char **names = NULL;
-    size_t count = 0, cap = 0;
-    struct dirent *de;
-    while ((de = readdir(dp))) {
-        size_t len = strlen(de->d_name);
-        if (len < 4 || strcmp(de->d_name + len - 3, ".so")) continue;
-        if (count == cap) {
-            char **grown = realloc(names, (cap = cap ? cap * 2 : 16) * sizeof *names);
-            if (!grown) break;
-            names = grown;
-        }
-        if (!(names[count] = strdup(de->d_name))) break;
-        count++;
-    }
-    closedir(dp);
-    qsort(names, count, sizeof *names, by_name);
-    int admitted = 0;
-    for (size_t i = 0; i < count; i++) {
-        char path[4096], err[1024];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        free(names[i]);
-        tb_arena *a = tbr_arena_new(0);
-        tb_value desc;
-        tbr_plugin *p = NULL;
-        int rc = a ? tbr_proxy_describe(path, a, &desc, err, sizeof err) : TB_ENOMEM;
-        if (rc == TB_ENOMEM && !a) snprintf(err, sizeof err, "%.1000s: out of memory", path);
-        if (!rc) rc = tbr_described_plugin(&desc, path, &p, err, sizeof err);
-        tbr_arena_free(a);
-        if (rc) {
-            tbr_registry_refuse(reg, path, err);
-            continue;
-        }
-        if (tbr_registry_admit(reg, p, NULL, 0) == TB_OK) admitted++;
-    }
-    free(names);
-    return admitted;
+    return tbr_registry_scan_dir_with(reg, dir, describe_one, NULL);
 }

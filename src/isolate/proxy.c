@@ -195,8 +195,6 @@ static void TB_CALL proxy_destroy(void *st) {
         reply_view r;
         int status;
         char why[300] = "";
-        uint32_t budget = tbr_isolation_call_budget_ms();
-        (void)budget;
         if (tbr_px_exchange(px, TBR_ISO_STOP, 0, 0, NULL, 0, NULL, NULL, px->arena, &r, &status, why, sizeof why) == EX_OK) {
             tbr_iso_done(px->ch, TBR_CHAN_REPLIES, &r);
             tbr_px_host_end(px, false, NULL, 0);

@@ -21,22 +21,10 @@
 #include "isolate/proxy_private.h"
 #include "isolate/wire.h"
 
-
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static const char *level_name(uint32_t level) {
-    static const char *const names[] = {"error", "warn", "info", "debug", "trace"};
-    return names[level <= TB_LOG_TRACE ? level : TB_LOG_TRACE];
-}
-
 /* --- the host process ------------------------------------------------------------------ */
 
 /* How a reaped host ended, in words. */
-static void describe_end(const proxy *px, int status, char *out, size_t n) {
+static void describe_end(int status, char *out, size_t n) {
     if (WIFSIGNALED(status)) {
         int sig = WTERMSIG(status);
         snprintf(out, n, "was killed by signal %d (%s)", sig, strsignal(sig));
@@ -51,7 +39,6 @@ static void describe_end(const proxy *px, int status, char *out, size_t n) {
     } else {
         snprintf(out, n, "ended (wait status %d)", status);
     }
-    (void)px;
 }
 
 /* Ends the current host (killing it first when kill_it) and says how it ended in why. */
@@ -66,7 +53,7 @@ void tbr_px_host_end(proxy *px, bool kill_it, char *why, size_t n) {
     while ((r = waitpid(px->pid, &status, 0)) < 0 && errno == EINTR) {
     }
     char end[160];
-    if (r == px->pid) describe_end(px, status, end, sizeof end);
+    if (r == px->pid) describe_end(status, end, sizeof end);
     else snprintf(end, sizeof end, "could not be waited for (%s)", strerror(errno));
     if (kill_it && r == px->pid && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) end[0] = '\0'; /* ours */
     if (why && n && end[0]) {
@@ -89,7 +76,7 @@ int tbr_px_host_spawn(proxy *px, char *err, size_t n) {
     tbr_chan_fds_format(&fds, chan, sizeof chan);
     const char *exe = getenv("TEMBLOR_PLUGIN_HOST");
     if (!exe || !*exe) exe = "/proc/self/exe";
-    char *argv[] = {"temblor", "--log-level", (char *)level_name(tbr_log_level()), "plugin-host", "--channel", chan, NULL};
+    char *argv[] = {"temblor", "--log-level", (char *)tbr_log_level_name(tbr_log_level()), "plugin-host", "--channel", chan, NULL};
     pid_t pid = fork();
     if (pid == 0) {
         /* the child of a threaded process: async-signal-safe calls only, until exec. A group of
@@ -271,7 +258,7 @@ int tbr_px_host_start(proxy *px, bool *host_failed, char *why, size_t n) {
 
 /* Records a failure of the host; true when the instance is now quarantined. */
 static bool record_failure(proxy *px, const char *why) {
-    uint64_t now = now_ns();
+    uint64_t now = tbr_now_ns();
     px->failed_at[px->failures % MAX_FAILURES] = now;
     px->failures++;
     snprintf(px->last_failure, sizeof px->last_failure, "%s", why);
@@ -356,7 +343,7 @@ int tbr_px_call_supervised(proxy *px, uint32_t type, uint32_t arg, uint64_t arg6
                 if (status == TB_OK) status = apply(px, &r, user);
                 else tbr_px_take_error(px, &r);
                 tbr_iso_done(px->ch, TBR_CHAN_REPLIES, &r);
-                if (px->backoff_ns && now_ns() - px->failed_at[(px->failures - 1) % MAX_FAILURES] > FAILURE_WINDOW_NS)
+                if (px->backoff_ns && tbr_now_ns() - px->failed_at[(px->failures - 1) % MAX_FAILURES] > FAILURE_WINDOW_NS)
                     px->backoff_ns = 0; /* a quiet minute: the next failure restarts at once again */
                 return status;
             }

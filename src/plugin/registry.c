@@ -241,7 +241,7 @@ static int by_name(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int tbr_registry_scan_dir(tbr_registry *reg, const char *dir) {
+int tbr_registry_scan_dir_with(tbr_registry *reg, const char *dir, tbr_scan_load_fn load, void *user) {
     DIR *d = opendir(dir);
     if (!d) return 0;
     char **names = NULL;
@@ -264,15 +264,20 @@ int tbr_registry_scan_dir(tbr_registry *reg, const char *dir) {
     int loaded = 0;
     for (size_t i = 0; i < count; i++) {
         char path[PATH_MAX];
-        if (snprintf(path, sizeof path, "%s/%s", dir, names[i]) < (int)sizeof path &&
-            (reg->copies ? tbr_registry_load_copy(reg, path, NULL, NULL, 0) : tbr_registry_load_file(reg, path, NULL, NULL, 0)) ==
-                TB_OK)
+        if (snprintf(path, sizeof path, "%s/%s", dir, names[i]) < (int)sizeof path && load(reg, path, user) == TB_OK)
             loaded++;
         free(names[i]);
     }
     free(names);
     return loaded;
 }
+
+static int load_one(tbr_registry *reg, const char *path, void *user) {
+    (void)user;
+    return reg->copies ? tbr_registry_load_copy(reg, path, NULL, NULL, 0) : tbr_registry_load_file(reg, path, NULL, NULL, 0);
+}
+
+int tbr_registry_scan_dir(tbr_registry *reg, const char *dir) { return tbr_registry_scan_dir_with(reg, dir, load_one, NULL); }
 
 void tbr_registry_scan_search_path(tbr_registry *reg, const char *const *extra_dirs) {
     const char *env = getenv("TEMBLOR_PLUGIN_PATH");

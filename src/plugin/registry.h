@@ -82,6 +82,10 @@ unsigned tbr_plugin_refs(tbr_registry *reg, const tbr_plugin *p);
 /* Loads every "*.so" in dir, in name order. Returns how many loaded; refusals are recorded.
  * A missing directory is not an error. */
 int tbr_registry_scan_dir(tbr_registry *reg, const char *dir);
+/* The same walk with another way to load each library (a plugin host describing it,
+ * isolate/described.h): load returns TB_OK for one it admitted, and records its refusals. */
+typedef int (*tbr_scan_load_fn)(tbr_registry *reg, const char *path, void *user);
+int tbr_registry_scan_dir_with(tbr_registry *reg, const char *dir, tbr_scan_load_fn load, void *user);
 
 /* Scans TEMBLOR_PLUGIN_PATH (colon-separated), then extra_dirs (NULL-terminated, may be
  * NULL), then the directory "plugins" beside the executable and the install directory. */
