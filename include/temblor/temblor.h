@@ -781,6 +781,20 @@ typedef struct tb_ext_metrics {
     int(TB_CALL *snapshot)(tb_context *ctx, tb_arena *arena, tb_value *out);
 } tb_ext_metrics;
 
+/* Host extension "temblor.streams/1": a connector's sink half says that one of its streams is
+ * over (the connection it names closed, the request it stands for was answered, an answer
+ * came for a stream it no longer knows). The runtime keeps postprocessors per stream on the
+ * sink side, created when a stream's first event is pushed; sink_stream_done frees that
+ * stream's instances at once, without running their finish (nothing more can be written to
+ * the stream). A later event of the same stream starts it afresh. Without these calls the
+ * runtime frees them only when the connector stops or reconnects. The instance's thread. */
+#define TB_EXT_STREAMS "temblor.streams/1"
+typedef struct tb_ext_streams {
+    uint32_t struct_size;
+    uint32_t reserved;
+    void(TB_CALL *sink_stream_done)(tb_context *ctx, uint32_t stream);
+} tb_ext_streams;
+
 /* ---------------------------------------------------------------------------------------
  * Declared options and permissions
  * ------------------------------------------------------------------------------------- */

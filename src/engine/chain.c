@@ -39,6 +39,7 @@ static void chain_free(tbr_chain_set *s, tbr_chain *c) {
 void tbr_chain_set_fini(tbr_chain_set *s) {
     for (uint32_t i = 0; i < s->nchains; i++) chain_free(s, &s->chains[i]);
     free(s->chains);
+    tbr_stream_map_fini(&s->index);
     tbr_instance_destroy(s->codec);
     s->chains = NULL;
     s->nchains = 0;
@@ -48,8 +49,8 @@ void tbr_chain_set_fini(tbr_chain_set *s) {
 /* The chain of stream, created on first use; NULL (logged) when a processor refuses. */
 static tbr_chain *chain_of(tbr_chain_set *s, uint32_t stream) {
     if (s->last < s->nchains && s->chains[s->last].stream == stream) return &s->chains[s->last];
-    for (uint32_t i = 0; i < s->nchains; i++)
-        if (s->chains[i].stream == stream) return &s->chains[s->last = i];
+    int64_t at = tbr_stream_map_get(&s->index, stream);
+    if (at >= 0) return &s->chains[s->last = (uint32_t)at];
     if (s->nchains == s->cap) {
         uint32_t ncap = s->cap ? s->cap * 2 : 4;
         tbr_chain *n = realloc(s->chains, ncap * sizeof *n);
@@ -68,14 +69,30 @@ static tbr_chain *chain_of(tbr_chain_set *s, uint32_t stream) {
             return NULL;
         }
     }
+    if (!tbr_stream_map_put(&s->index, stream, s->nchains)) {
+        chain_free(s, &c);
+        return NULL;
+    }
     s->chains[s->nchains] = c;
     return &s->chains[s->last = s->nchains++];
 }
 
 static void chain_end(tbr_chain_set *s, tbr_chain *c) {
+    tbr_stream_map_remove(&s->index, c->stream);
     chain_free(s, c);
     *c = s->chains[--s->nchains];
+    /* the last chain took the freed place */
+    if (c != &s->chains[s->nchains]) tbr_stream_map_put(&s->index, c->stream, (uint32_t)(c - s->chains));
     s->last = 0;
+}
+
+void tbr_chain_end_stream(tbr_chain_set *s, uint32_t stream) {
+    int64_t at = tbr_stream_map_get(&s->index, stream);
+    if (at >= 0) chain_end(s, &s->chains[at]);
+}
+
+void tbr_chain_end_every_stream(tbr_chain_set *s) {
+    while (s->nchains) chain_end(s, &s->chains[s->nchains - 1]);
 }
 
 static int append_all(tb_batch *dst, const tb_event *events, uint32_t n) {
@@ -150,6 +167,11 @@ static int finish(tbr_chain_set *s, tbr_chain *c, tb_batch *out, const tb_event 
     return TB_OK;
 }
 
+/* The stream whose chain e goes through. */
+static uint32_t stream_key(const tbr_chain_set *s, const tb_event *e) {
+    return s->own_source && e->source != s->own_source ? 0 : e->stream;
+}
+
 /* Runs b's events through their streams' chains into a new event list. */
 static int process_streams(tbr_chain_set *s, tb_batch *b, bool stream_ends) {
     tb_batch out = {0};
@@ -165,9 +187,9 @@ static int process_streams(tbr_chain_set *s, tb_batch *b, bool stream_ends) {
             continue;
         }
         /* a run of raw events of one stream, up to and including one that ends it */
-        uint32_t j = i;
+        uint32_t j = i, key = stream_key(s, e);
         bool ends = false;
-        while (j < b->count && b->events[j].stream == e->stream && (b->events[j].flags & TB_EF_RAW) &&
+        while (j < b->count && stream_key(s, &b->events[j]) == key && (b->events[j].flags & TB_EF_RAW) &&
                !(b->events[j].flags & skip)) {
             if (stream_ends && (b->events[j++].flags & TB_EF_STREAM_END)) {
                 ends = true;
@@ -175,7 +197,7 @@ static int process_streams(tbr_chain_set *s, tb_batch *b, bool stream_ends) {
             }
             if (!stream_ends) j++;
         }
-        tbr_chain *c = chain_of(s, e->stream);
+        tbr_chain *c = chain_of(s, key);
         if (!c) {
             for (uint32_t k = i; k < j; k++) {
                 tb_event *f = tb_batch_push(&out);

@@ -8,6 +8,11 @@
  * flagged TB_EF_STREAM_END ends the stream, or when the source ends. The codec is one
  * instance for the connector.
  *
+ * On the sink side only the connector's own streams (events its source half produced: a
+ * server answering on a connection) have chains of their own, freed when the connector says
+ * the stream is over (tbr_chain_end_stream); events from any other source share the chain of
+ * stream 0, since a sink has no connection of theirs to keep apart (a file is one stream).
+ *
  * Ownership: a chain set owns its instances. Thread contract: the connector stage's thread
  * (created on the control thread).
  */
@@ -18,6 +23,7 @@
 #include <temblor/temblor.h>
 
 #include "engine/connector.h"
+#include "engine/stream_map.h"
 #include "plugin/instance.h"
 
 typedef enum tbr_chain_dir { TBR_CHAIN_DECODE, TBR_CHAIN_ENCODE } tbr_chain_dir;
@@ -39,6 +45,9 @@ typedef struct tbr_chain_set {
     tbr_chain *chains;
     uint32_t nchains, cap;
     uint32_t last;                /* index of the chain used last: most batches are one stream */
+    tbr_stream_map index;         /* stream -> index in chains */
+    uint32_t own_source;          /* sink side: the connector's source id (0: every event is
+                                     keyed by its stream) */
 } tbr_chain_set;
 
 /* Creates the codec instance (codec->component NULL: none); processor instances come per
@@ -76,6 +85,13 @@ int tbr_chain_encode_complete(tbr_chain_set *s, tb_batch *b, bool submitted);
 /* Sink side, at stop: appends to b what every stream's postprocessors still buffer, and ends
  * the streams. TB_OK or TB_ENOMEM. */
 int tbr_chain_flush(tbr_chain_set *s, tb_batch *b);
+
+/* Sink side: frees stream's postprocessors without finishing them (the connector said nothing
+ * more can be written to it); nothing when it has none. A later event of stream starts it
+ * again. */
+void tbr_chain_end_stream(tbr_chain_set *s, uint32_t stream);
+/* Sink side: the same for every stream (the connector reconnected: its streams are gone). */
+void tbr_chain_end_every_stream(tbr_chain_set *s);
 
 /* Moves every instance of a component of plugin from to the same component of plugin to (a
  * reload), at a batch boundary: the codec is replaced; each stream's processors are replaced

@@ -32,6 +32,7 @@ static bool conn_step(tbr_stage *n) {
     }
     tbr_conn_deliver_settled(c);
     if (c->npending) tbr_conn_settle_pending(c);
+    if (c->inst) tbr_conn_end_sink_streams(c);
     bool more = false;
     /* while it reconnects, or its circuit is open, a sink leaves its inbox alone: the queue
      * fills and holds sources (the plugin closes its circuit itself, from a callback) */
@@ -41,6 +42,7 @@ static bool conn_step(tbr_stage *n) {
                 c->pull_ready && tbr_conn_circuit_allows(c) && tbr_stage_downstream_has_room(n);
     if (pull) more = tbr_conn_pull_once(c) || more;
     else tbr_conn_finish_decoding(c); /* a batch waits in its codec's host only while pulls follow */
+    atomic_store_explicit(&n->m.streams, c->pre.nchains + c->post.nchains, memory_order_relaxed);
     return more;
 }
 
@@ -55,14 +57,7 @@ static void conn_enter_phase(tbr_stage *n, int phase) {
     tbr_conn_finish_decoding(c);
     if (phase == TBR_PHASE_QUIESCE) {
         c->quiescing = true;
-        /* what preprocessors still buffer (a last line without a newline) goes on now */
-        if ((c->flags & TB_CONNECTOR_SOURCE) && !(c->flags & TB_CONNECTOR_STRUCTURED) && c->state == CONN_RUNNING) {
-            tb_arena *a = tbr_arena_new_batch(0);
-            tb_batch b = {0};
-            b.arena = a;
-            if (a && tbr_chain_decode(&c->pre, &b, true) == TB_OK) tbr_conn_route_source_batch(c, &b);
-            else tbr_arena_free(a);
-        }
+        if (c->state == CONN_RUNNING) tbr_conn_flush_source_streams(c);
     } else if (phase == TBR_PHASE_STOP) {
         tbr_conn_swap_abort(c);
         if (c->state == CONN_RUNNING && c->post.nchains) {
@@ -272,6 +267,7 @@ tbr_stage *tbr_connector_stage_new(struct tbr_engine *e, const char *name, const
         tbr_chain_set_init(&c->post, reg, c->base.name, c->base.loop, c->spec.post, c->spec.npost, sink_codec(c), TBR_CHAIN_ENCODE,
                            err, err_size))
         goto fail;
+    c->post.own_source = c->source_id;
     return &c->base;
 fail_oom:
     snprintf(err, err_size, "%s: out of memory", name);

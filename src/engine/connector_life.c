@@ -112,6 +112,10 @@ void tbr_conn_supervise(conn_stage *c, const char *what, int rc) {
      * transactional source replays them, rather than at stop */
     for (uint32_t i = 0; i < c->npending; i++) tbr_conn_fail_msg_back(c, c->pending[i].msg, TB_EIO);
     c->npending = 0;
+    /* the old instance's streams (its connections) are gone: what their preprocessors hold
+     * goes on, and their postprocessors are freed (a new instance may reuse the ids) */
+    tbr_conn_flush_source_streams(c);
+    tbr_chain_end_every_stream(&c->post);
     tbr_conn_destroy_instance(c);
     char err[512];
     if (tbr_conn_create_instance(c, err, sizeof err) != TB_OK) {

@@ -124,6 +124,12 @@ bool tbr_conn_pull_once(conn_stage *c);
 /* Takes the decoding batch's decode from its codec's host and sends the batch on; nothing when
  * none is. Before anything else uses the source's chain (a phase, a swap, a stop). */
 void tbr_conn_finish_decoding(conn_stage *c);
+/* What every stream's preprocessors still buffer (a last line without a newline) is decoded
+ * and routed on, and the streams ended: at stop, and when a restart loses the instance whose
+ * streams they were. */
+void tbr_conn_flush_source_streams(conn_stage *c);
+/* Frees the postprocessors of the streams the sink half said are over. */
+void tbr_conn_end_sink_streams(conn_stage *c);
 
 /* connector_swap.c */
 /* Takes up a swap request, or goes on with the one under way; returns true while the stage

@@ -29,6 +29,13 @@ static void failed(conn_stage *c, tbr_msg *m, int status) {
 
 void tbr_conn_fail_msg_back(conn_stage *c, tbr_msg *m, int status) { failed(c, m, status); }
 
+void tbr_conn_end_sink_streams(conn_stage *c) {
+    uint32_t done[64];
+    size_t n;
+    while ((n = tbr_context_take_streams_done(c->inst->ctx, done, 64)))
+        for (size_t i = 0; i < n; i++) tbr_chain_end_stream(&c->post, done[i]);
+}
+
 void tbr_conn_settle_pending(conn_stage *c) {
     tbr_delivery d[64];
     size_t n;

@@ -124,6 +124,16 @@ void tbr_conn_route_source_batch(conn_stage *c, tb_batch *b) {
     tbr_ticket_release(ticket, TB_OK);
 }
 
+void tbr_conn_flush_source_streams(conn_stage *c) {
+    if (!(c->flags & TB_CONNECTOR_SOURCE) || (c->flags & TB_CONNECTOR_STRUCTURED)) return;
+    tbr_conn_finish_decoding(c);
+    tb_arena *a = tbr_arena_new_batch(0);
+    tb_batch b = {0};
+    b.arena = a;
+    if (a && tbr_chain_decode(&c->pre, &b, true) == TB_OK) tbr_conn_route_source_batch(c, &b);
+    else tbr_arena_free(a);
+}
+
 void tbr_conn_finish_decoding(conn_stage *c) {
     if (!c->has_decoding) return;
     c->has_decoding = false;

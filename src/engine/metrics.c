@@ -52,6 +52,7 @@ static int build(tbr_engine *e, tb_arena *a, tb_value *out) {
                   count(a, f, "events_out", &m->events_out) && count(a, f, "bytes_out", &m->bytes_out) &&
                   count(a, f, "errors", &m->errors) && count(a, f, "dropped", &m->dropped) &&
                   put(a, f, "queue_depth", tb_u64(atomic_load_explicit(&s->inbox.depth, memory_order_relaxed)));
+        if (ok && !strcmp(s->kind, "connector")) ok = count(a, f, "streams", &m->streams);
         if (ok && lat_n)
             ok = put(a, f, "latency_mean_ns", tb_u64(atomic_load_explicit(&m->latency_sum_ns, memory_order_relaxed) / lat_n)) &&
                  count(a, f, "latency_max_ns", &m->latency_max_ns);

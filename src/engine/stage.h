@@ -49,6 +49,7 @@ typedef struct tbr_stage_metrics {
     _Atomic uint64_t events_out, bytes_out; /* routed on (sources, pipelines) or delivered */
     _Atomic uint64_t errors;                /* events that went to err, failed deliveries */
     _Atomic uint64_t dropped;               /* events with nowhere to go, or dropped */
+    _Atomic uint64_t streams;               /* connectors: streams with processors alive */
     /* sinks: ingest to delivery, over the events delivered */
     _Atomic uint64_t latency_sum_ns, latency_count, latency_max_ns;
 } tbr_stage_metrics;

@@ -77,6 +77,7 @@ void tbr_context_free(tb_context *ctx) {
     free(ctx->handles);
     for (uint32_t i = 0; i < ctx->metric_count; i++) free(ctx->metrics[i]);
     free(ctx->deliveries);
+    free(ctx->streams_done);
     pthread_mutex_destroy(&ctx->lock);
     free(ctx->label);
     free(ctx);
@@ -190,5 +191,25 @@ void TB_CALL tbr_host_circuit(tb_context *ctx, bool open) {
 }
 
 bool tbr_context_circuit_open(const tb_context *ctx) { return atomic_load(&ctx->circuit_open); }
+
+void TB_CALL tbr_host_sink_stream_done(tb_context *ctx, uint32_t stream) {
+    if (ctx->streams_done_count == ctx->streams_done_cap) {
+        uint32_t ncap = ctx->streams_done_cap ? ctx->streams_done_cap * 2 : 16;
+        uint32_t *n = realloc(ctx->streams_done, ncap * sizeof *n);
+        if (!n) return; /* the stream's postprocessors are then freed at stop, not now */
+        ctx->streams_done = n;
+        ctx->streams_done_cap = ncap;
+    }
+    ctx->streams_done[ctx->streams_done_count++] = stream;
+}
+
+size_t tbr_context_take_streams_done(tb_context *ctx, uint32_t *out, size_t max) {
+    size_t n = ctx->streams_done_count < max ? ctx->streams_done_count : max;
+    if (!n) return 0; /* the list may not exist yet: no memcpy from NULL */
+    memcpy(out, ctx->streams_done, n * sizeof *out);
+    memmove(ctx->streams_done, ctx->streams_done + n, (ctx->streams_done_count - n) * sizeof *out);
+    ctx->streams_done_count -= (uint32_t)n;
+    return n;
+}
 
 bool tbr_context_take_wake(tb_context *ctx) { return atomic_exchange(&ctx->woken, false); }

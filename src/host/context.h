@@ -83,5 +83,8 @@ bool tbr_context_take_wake(tb_context *ctx);
 bool tbr_context_circuit_open(const tb_context *ctx);
 /* Moves up to max pending delivery reports into out; returns how many. */
 size_t tbr_context_take_deliveries(tb_context *ctx, tbr_delivery *out, size_t max);
+/* Moves up to max of the streams the sink half said are over into out; returns how many.
+ * The instance's thread. */
+size_t tbr_context_take_streams_done(tb_context *ctx, uint32_t *out, size_t max);
 
 #endif

@@ -27,6 +27,9 @@ struct tb_context {
     _Atomic bool circuit_open;
     tbr_delivery *deliveries;
     size_t delivery_count, delivery_cap;
+    /* streams the sink half said are over ("temblor.streams/1"); the instance's thread only */
+    uint32_t *streams_done;
+    uint32_t streams_done_count, streams_done_cap;
 
     /* fd watches and timers the instance started on its loop (stale ids included: stopping
      * one is harmless), removed when the context is freed; the context's thread only */
@@ -46,6 +49,7 @@ void TB_CALL tbr_host_metric_add(tb_context *ctx, uint32_t id, int64_t delta);
 void TB_CALL tbr_host_metric_set(tb_context *ctx, uint32_t id, int64_t value);
 void TB_CALL tbr_host_delivered(tb_context *ctx, uint64_t token, int status);
 void TB_CALL tbr_host_circuit(tb_context *ctx, bool open);
+void TB_CALL tbr_host_sink_stream_done(tb_context *ctx, uint32_t stream);
 void *TB_CALL tbr_host_alloc(tb_context *ctx, size_t size);
 void *TB_CALL tbr_host_realloc(tb_context *ctx, void *ptr, size_t size);
 void TB_CALL tbr_host_free(tb_context *ctx, void *ptr);

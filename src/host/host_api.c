@@ -114,11 +114,19 @@ static int TB_CALL metrics_snapshot(tb_context *ctx, tb_arena *arena, tb_value *
 
 static const tb_ext_metrics metrics_extension = {sizeof(tb_ext_metrics), 0, metrics_snapshot};
 
+/* Refused from another thread as the loop's calls are: the list is the instance thread's. */
+static void TB_CALL sink_stream_done(tb_context *ctx, uint32_t stream) {
+    if (!ctx->loop || on_instance_thread(ctx, "sink_stream_done")) tbr_host_sink_stream_done(ctx, stream);
+}
+
+static const tb_ext_streams streams_extension = {sizeof(tb_ext_streams), 0, sink_stream_done};
+
 static const void *TB_CALL host_get_extension(tb_context *ctx, const char *id) {
     (void)ctx;
     if (id && strcmp(id, TB_EXT_JSON) == 0) return &json_extension;
     if (id && strcmp(id, TB_EXT_RUNTIME) == 0) return &runtime_extension;
     if (id && strcmp(id, TB_EXT_METRICS) == 0) return &metrics_extension;
+    if (id && strcmp(id, TB_EXT_STREAMS) == 0) return &streams_extension;
     return NULL;
 }
 

@@ -360,6 +360,9 @@ static void send_notes(host *h) {
     size_t k;
     while ((k = tbr_context_take_deliveries(ctx, d, 64)))
         for (size_t i = 0; i < k; i++) note(h, TBR_ISO_NOTE_DELIVERED, d[i].token, d[i].status);
+    uint32_t done[64];
+    while ((k = tbr_context_take_streams_done(ctx, done, 64)))
+        for (size_t i = 0; i < k; i++) note(h, TBR_ISO_NOTE_STREAM_DONE, done[i], 0);
     bool open = tbr_context_circuit_open(ctx);
     if (open != h->circuit_sent) {
         h->circuit_sent = open;

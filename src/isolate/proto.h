@@ -30,8 +30,9 @@
  *   CONN_SAVE         nothing; reply: the saved value
  *   CONN_RESTORE      value; reply: status
  * and from the host at any time, between replies, NOTE (seq 0): arg TBR_ISO_NOTE_WAKE (the
- * source has data), TBR_ISO_NOTE_DELIVERED (arg64 a pushed batch's token, status its outcome)
- * or TBR_ISO_NOTE_CIRCUIT (status 1 open, 0 closed). Hosts of every kind also write, before a
+ * source has data), TBR_ISO_NOTE_DELIVERED (arg64 a pushed batch's token, status its outcome),
+ * TBR_ISO_NOTE_CIRCUIT (status 1 open, 0 closed) or TBR_ISO_NOTE_STREAM_DONE (arg64 a stream
+ * the sink half said is over, "temblor.streams/1"). Hosts of every kind also write, before a
  * reply, TBR_ISO_NOTE_METRIC for each metric of the plugin's that changed: text its name, status
  * its type, arg64 its value (two's complement), seq its index in the host (the order the plugin
  * registered them).
@@ -80,7 +81,13 @@ enum {
 enum { TBR_ISO_CONNECT = 1, TBR_ISO_START, TBR_ISO_PAUSE, TBR_ISO_RESUME, TBR_ISO_DRAIN, TBR_ISO_STOP_CALL };
 
 /* NOTE's arg: what a connector in a host told its host, for the runtime to tell its own. */
-enum { TBR_ISO_NOTE_WAKE = 1, TBR_ISO_NOTE_DELIVERED = 2, TBR_ISO_NOTE_CIRCUIT = 3, TBR_ISO_NOTE_METRIC = 4 };
+enum {
+    TBR_ISO_NOTE_WAKE = 1,
+    TBR_ISO_NOTE_DELIVERED = 2,
+    TBR_ISO_NOTE_CIRCUIT = 3,
+    TBR_ISO_NOTE_METRIC = 4,
+    TBR_ISO_NOTE_STREAM_DONE = 5
+};
 
 typedef struct tbr_iso_msg {
     uint32_t type;     /* TBR_ISO_* */

@@ -110,6 +110,11 @@ void tbr_px_take_note(proxy *px, const reply_view *r) {
     case TBR_ISO_NOTE_WAKE: px->host->wake(px->ctx); break;
     case TBR_ISO_NOTE_DELIVERED: px->host->delivered(px->ctx, r->head.arg64, r->head.status); break;
     case TBR_ISO_NOTE_CIRCUIT: px->host->circuit(px->ctx, r->head.status != 0); break;
+    case TBR_ISO_NOTE_STREAM_DONE: {
+        const tb_ext_streams *x = px->host->get_extension(px->ctx, TB_EXT_STREAMS);
+        if (x) x->sink_stream_done(px->ctx, (uint32_t)r->head.arg64);
+        break;
+    }
     case TBR_ISO_NOTE_METRIC: {
         /* the plugin's metric, registered here as the plugin registered it there */
         uint64_t i = r->head.seq;

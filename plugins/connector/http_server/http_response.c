@@ -138,7 +138,10 @@ bool tbp_hs_answer(hs_server *s, hs_request *r, unsigned status, const char *typ
         r->track = track;
         s->batches[track].remaining++;
     }
-    if (waited) MHD_resume_connection(r->conn);
+    if (waited) {
+        MHD_resume_connection(r->conn);
+        tbp_hs_stream_gone(s, s->stream_base + (uint32_t)r->seq); /* answered once: the stream is over */
+    }
     tbp_hs_count(s, s->m_responses, 1);
     return ok;
 }
@@ -229,6 +232,7 @@ int TB_CALL tbp_hs_push(void *instance, tb_batch *in) {
                     undeliverable(s, target, "no request waits on that stream (answered already, timed out, or the event did not come from this http_server)");
                     failed++;
                 }
+            if (target == e->stream) tbp_hs_stream_gone(s, target);
             i = j;
             continue;
         }

@@ -88,6 +88,10 @@ bool tbp_hs_table_add(hs_server *s, hs_request *r) {
     return true;
 }
 
+void tbp_hs_stream_gone(hs_server *s, uint32_t stream) {
+    if (s->streams && !s->stopping) s->streams->sink_stream_done(s->ctx, stream);
+}
+
 void tbp_hs_table_remove(hs_server *s, hs_request *r) {
     if (!tbp_hs_waiting(r)) return;
     uint32_t i = table_index(s, r->seq);
@@ -391,6 +395,7 @@ static int TB_CALL create(const tb_create_args *args, void **out) {
     memset(s, 0, sizeof *s);
     s->host = host;
     s->ctx = args->ctx;
+    s->streams = host->get_extension(args->ctx, TB_EXT_STREAMS);
     uint64_t max_conn = tb_config_u64(config, "max_connections", 1024);
     uint64_t max_body = tb_config_u64(config, "max_body", 16777216);
     uint64_t timeout_ms = tb_config_u64(config, "response_timeout_ms", 10000);

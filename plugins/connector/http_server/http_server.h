@@ -102,6 +102,7 @@ struct hs_server {
     uint32_t nbatches, batches_cap;
 
     uint64_t undeliverable;
+    const tb_ext_streams *streams; /* the runtime's "temblor.streams/1"; NULL: an older runtime */
     uint32_t m_requests, m_responses, m_timeouts, m_too_large, m_undeliverable, m_waiting, m_port;
 };
 
@@ -117,6 +118,10 @@ bool tbp_hs_table_add(hs_server *s, hs_request *r);
 void tbp_hs_table_remove(hs_server *s, hs_request *r);
 void tbp_hs_count(hs_server *s, uint32_t id, int64_t delta);
 void tbp_hs_gauge(hs_server *s, uint32_t id, int64_t value);
+/* Tells the runtime nothing more can be written to stream (its request was answered, or an
+ * answer came for a stream no request waits on), so it frees the stream's postprocessors. Not
+ * while stopping: the runtime ends every stream itself then. */
+void tbp_hs_stream_gone(hs_server *s, uint32_t stream);
 
 /* ---- http_request.c --------------------------------------------------------------------- */
 

@@ -298,12 +298,19 @@ typedef struct tcp_conns {
     uint32_t max;                /* max_connections */
     uint64_t refused;            /* connections refused over max */
     uint32_t m_accepted, m_refused, m_open;
+    const tb_ext_streams *streams; /* the runtime's "temblor.streams/1"; NULL: an older runtime */
+    bool stopping;               /* while stop closes them all: the runtime ends every stream
+                                    itself, and destroy's thread may not be the instance's */
 } tcp_conns;
 
 /* Sets up an empty set of at most max connections, its stream base drawn from the clock and
  * salt (the instance's address), and registers its three metrics, in that order. */
 void tbp_tcp_conns_init(tcp_conns *set, const tb_host_api *host, tb_context *ctx, uint32_t max,
                         const void *salt);
+
+/* Tells the runtime that nothing more can be written to stream (its connection closed, or an
+ * answer came for a stream no connection has), so it frees that stream's postprocessors. */
+void tbp_tcp_conns_stream_gone(tcp_conns *set, uint32_t stream);
 
 /* Frees the arrays; the connections must be gone already. */
 void tbp_tcp_conns_fini(tcp_conns *set);

@@ -27,6 +27,11 @@ void tbp_tcp_conns_init(tcp_conns *set, const tb_host_api *host, tb_context *ctx
     tbp_tcp_metric(host, ctx, "connections_accepted", TB_METRIC_COUNTER, &set->m_accepted);
     tbp_tcp_metric(host, ctx, "connections_refused", TB_METRIC_COUNTER, &set->m_refused);
     tbp_tcp_metric(host, ctx, "connections_open", TB_METRIC_GAUGE, &set->m_open);
+    set->streams = host->get_extension(ctx, TB_EXT_STREAMS);
+}
+
+void tbp_tcp_conns_stream_gone(tcp_conns *set, uint32_t stream) {
+    if (set->streams && !set->stopping) set->streams->sink_stream_done(set->ctx, stream);
 }
 
 void tbp_tcp_conns_fini(tcp_conns *set) {
@@ -156,6 +161,7 @@ void tbp_tcp_conns_remove(tcp_conns *set, tcp_node *node, const char *why) {
     queue_end(set, node);
     tbp_tcp_conns_ready(set, node, false);
     table_remove(set, node);
+    tbp_tcp_conns_stream_gone(set, node->stream);
     tbp_tcp_count(set->host, set->ctx, set->m_open, -1);
 }
 

@@ -240,11 +240,13 @@ static int TB_CALL drain(void *instance) {
 static int TB_CALL stop(void *instance) {
     tcp_server *s = instance;
     tbp_tcp_listen_close(&s->listener);
+    s->conns.stopping = true;
     while (s->conns.n) {
         tcp_conn *c = s->conns.table[s->conns.n - 1]->conn;
         c->node.ended = true; /* nothing pulls any more */
         tbp_tcp_server_drop(s, c, NULL);
     }
+    s->conns.stopping = false;
     s->conns.nends = 0;
     s->stopped = true;
     return TB_OK;

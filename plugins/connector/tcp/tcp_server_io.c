@@ -135,6 +135,7 @@ int TB_CALL tbp_tcp_server_push(void *instance, tb_batch *in) {
         if (!cur) {
             undeliverable(s, e->stream,
                           "no open connection has that stream (it closed, or the event did not come from this tcp_server)");
+            tbp_tcp_conns_stream_gone(&s->conns, e->stream);
             failed++;
             continue;
         }

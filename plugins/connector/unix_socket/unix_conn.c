@@ -126,7 +126,12 @@ void tbp_us_conn_free(us_inst *u, us_conn *c) {
     if (c->fd >= 0) close(c->fd);
     c->fd = -1;
     unlink_conn(u, c);
+    tbp_us_stream_gone(u, c->stream);
     u->host->free(u->ctx, c);
+}
+
+void tbp_us_stream_gone(us_inst *u, uint32_t stream) {
+    if (u->streams && !u->stopping) u->streams->sink_stream_done(u->ctx, stream);
 }
 
 void tbp_us_conn_give_up(us_inst *u, us_conn *c) {

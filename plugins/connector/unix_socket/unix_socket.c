@@ -110,6 +110,7 @@ static int create(const tb_create_args *args, bool server, void **out) {
     memset(u, 0, sizeof *u);
     u->host = host;
     u->ctx = args->ctx;
+    u->streams = host->get_extension(args->ctx, TB_EXT_STREAMS);
     u->server = server;
     u->path = (char *)(u + 1);
     memcpy(u->path, path, len);
@@ -154,7 +155,9 @@ static int TB_CALL drain(void *instance) {
 static int TB_CALL stop(void *instance) {
     us_inst *u = instance;
     if (u->server) tbp_us_unlisten(u);
+    u->stopping = true;
     tbp_us_conn_close_all(u);
+    u->stopping = false;
     tbp_us_fail_pending(u, TB_ECLOSED); /* none should be left: each went with its connection */
     if (u->timeout_timer) u->host->timer_stop(u->ctx, u->timeout_timer);
     u->timeout_timer = 0;

@@ -108,6 +108,11 @@ struct us_inst {
     /* messages, a few and then every thousandth */
     uint64_t unroutable, refused;
 
+    /* the runtime's "temblor.streams/1" (NULL: an older runtime), told of each closed
+     * connection unless stop is closing them all (the runtime ends every stream itself) */
+    const tb_ext_streams *streams;
+    bool stopping;
+
     /* server */
     int mode;                 /* permissions of the socket file; -1: as the umask leaves it */
     uint32_t max_connections;
@@ -131,8 +136,12 @@ void tbp_us_warn_limited(us_inst *u, uint64_t *count, const char *fmt, ...)
 /* unix_conn.c: a connection made of fd (owned from now on) in a free slot; NULL when out of
  * memory or slots (fd is then closed). */
 us_conn *tbp_us_conn_new(us_inst *u, int fd);
-/* Frees c: unwatches and closes its fd, fails what waits to be written, frees its slot. */
+/* Frees c: unwatches and closes its fd, fails what waits to be written, frees its slot, and
+ * tells the runtime its stream is over. */
 void tbp_us_conn_free(us_inst *u, us_conn *c);
+/* Tells the runtime nothing more can be written to stream (tbp_us_conn_free's last step; also
+ * an answer for a stream no connection has), so it frees the stream's postprocessors. */
+void tbp_us_stream_gone(us_inst *u, uint32_t stream);
 /* The connection of stream, or NULL. */
 us_conn *tbp_us_conn_of_stream(us_inst *u, uint32_t stream);
 /* Registers the interest c needs now (read when armed, write while bytes wait); TB_OK or

@@ -236,12 +236,15 @@ static void send_run(us_inst *u, push_state *ps, us_conn *c, struct iovec *iov, 
 }
 
 /* The connection a server's event goes to: $unix_socket_server.stream when the event carries
- * it (any pipeline that keeps the event's meta does), else the event's stream id. */
-static us_conn *route(us_inst *u, const tb_event *e) {
+ * it (any pipeline that keeps the event's meta does), else the event's stream id. *own: it
+ * goes to its own stream. */
+static us_conn *route(us_inst *u, const tb_event *e, bool *own) {
     const tb_value *m = tb_object_getz(&e->meta, "unix_socket_server");
     const tb_value *s = m ? tb_object_getz(m, "stream") : NULL;
     int64_t stream;
+    *own = true;
     if (s && tb_value_as_i64(s, &stream)) {
+        *own = stream == e->stream;
         if (stream < 0 || stream > (int64_t)UINT32_MAX) return NULL;
         return tbp_us_conn_of_stream(u, (uint32_t)stream);
     }
@@ -273,12 +276,14 @@ int TB_CALL tbp_us_push(void *instance, tb_batch *in) {
             continue;
         }
         if (!e->data.len) continue;
-        us_conn *c = client ? client : route(u, e);
+        bool own = false;
+        us_conn *c = client ? client : route(u, e, &own);
         if (!c || c->write_dead) {
             tbp_us_warn_limited(u, &u->unroutable,
                                 "%s: an event for stream %u not sent: no such connection "
                                 "(closed, or the event is not from this server)",
                                 u->path, e->stream);
+            if (!c && own) tbp_us_stream_gone(u, e->stream);
             fail_events(&ps, 1, TB_ECLOSED);
             continue;
         }

@@ -422,6 +422,7 @@ static int TB_CALL drain(void *instance) {
 static int TB_CALL stop(void *instance) {
     ws_server *s = instance;
     stop_listening(s);
+    s->conns.stopping = true;
     while (s->conns.n) {
         ws_sconn *c = s->conns.table[s->conns.n - 1]->conn;
         c->node.ended = true; /* nothing pulls any more */
@@ -429,6 +430,7 @@ static int TB_CALL stop(void *instance) {
         if (c->ws.phase == WS_PHASE_OPEN) tbp_ws_conn_close(&c->ws, WSLAY_CODE_GOING_AWAY, "server stopping");
         tbp_ws_server_drop(s, c, NULL);
     }
+    s->conns.stopping = false;
     s->conns.nends = 0;
     s->stopped = true;
     return TB_OK;

@@ -147,6 +147,7 @@ int TB_CALL tbp_ws_server_push(void *instance, tb_batch *in) {
             undeliverable(s, stream,
                           c ? "its connection is closing"
                             : "no open connection has that stream (it closed, or the event did not come from this ws_server)");
+            if (!c && stream == e->stream) tbp_tcp_conns_stream_gone(&s->conns, stream);
             failed++;
             continue;
         }
