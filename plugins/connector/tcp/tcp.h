@@ -312,6 +312,9 @@ void tbp_tcp_conns_init(tcp_conns *set, const tb_host_api *host, tb_context *ctx
  * answer came for a stream no connection has), so it frees that stream's postprocessors. */
 void tbp_tcp_conns_stream_gone(tcp_conns *set, uint32_t stream);
 
+/* The same for a client: its connection's stream, when a reconnect begins a new one. */
+void tbp_tcp_sink_stream_done(const tb_host_api *host, tb_context *ctx, uint32_t stream);
+
 /* Frees the arrays; the connections must be gone already. */
 void tbp_tcp_conns_fini(tcp_conns *set);
 

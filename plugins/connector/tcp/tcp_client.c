@@ -106,6 +106,7 @@ static int TB_CALL connect_(void *instance) {
     c->why[0] = '\0';
     c->stopped = false;
     if ((rc = tbp_tcp_dial_start(&c->dial, c->where, &fd, &ssl, &state)) != TB_OK) return rc;
+    if (c->next_stream) tbp_tcp_sink_stream_done(c->host, c->ctx, c->stream); /* the old connection's */
     c->stream = c->next_stream++;
     c->offset = 0;
     c->has_data = c->ended = false;

@@ -30,6 +30,11 @@ void tbp_tcp_conns_init(tcp_conns *set, const tb_host_api *host, tb_context *ctx
     set->streams = host->get_extension(ctx, TB_EXT_STREAMS);
 }
 
+void tbp_tcp_sink_stream_done(const tb_host_api *host, tb_context *ctx, uint32_t stream) {
+    const tb_ext_streams *x = host->get_extension(ctx, TB_EXT_STREAMS);
+    if (x) x->sink_stream_done(ctx, stream);
+}
+
 void tbp_tcp_conns_stream_gone(tcp_conns *set, uint32_t stream) {
     if (set->streams && !set->stopping) set->streams->sink_stream_done(set->ctx, stream);
 }

@@ -209,6 +209,7 @@ static int TB_CALL connect_(void *instance) {
         close_conn(c, false); /* the conn only: tbp_tcp_dial_start closed its socket */
         return rc;
     }
+    if (c->next_stream) tbp_tcp_sink_stream_done(c->host, c->ctx, c->stream); /* the old connection's */
     c->stream = c->next_stream++;
     c->next_id = 0;
     c->has_data = c->ended = false;
