@@ -7,7 +7,8 @@
 #  - http_server answering 200 requests;
 #  - unix_socket_server echo, 100 connections;
 #  - ws_server echo, 50 connections (when python3-websockets is installed);
-#  - events of another source (tcp_server -> file sink) share one stream at the sink.
+#  - events of another source (tcp_server -> file sink) share one stream at the sink;
+#  - tcp_client reconnecting five times keeps only its open connection's streams.
 # Each case first checks that a connection held open is counted, so the test sees streams.
 # usage: sink_streams.sh TEMBLOR_BINARY SOURCE_DIR
 set -u
@@ -172,6 +173,63 @@ if run_flow foreign && wait_for 30 has_port foreign.err; then
 else
     bad "foreign: the server never listened"
     show foreign.err 30
+fi
+
+# --- tcp_client: a reconnect ends the old connection's stream -----------------------------------------
+# A server that greets each connection, reads the line echoed back, and closes it; five times,
+# then it keeps the sixth open. The client's flow sends what it reads back to the same client.
+cat >greeter.py <<'PY'
+import socket, sys
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", 0))
+l.listen(4)
+open(sys.argv[1], "w").write(str(l.getsockname()[1]))
+log = open(sys.argv[2], "w", buffering=1)
+keep = []
+for n in range(6):
+    c, _ = l.accept()
+    c.settimeout(30)
+    c.sendall(b'{"hello": %d}\n' % n)
+    buf = b""
+    while not buf.endswith(b"\n"):
+        d = c.recv(4096)
+        if not d:
+            break
+        buf += d
+    log.write(buf.decode())
+    if n < 5:
+        c.close()
+    else:
+        keep.append(c)
+log.write("done\n")
+sys.stdin.read()
+PY
+coproc GREETER { "$py" greeter.py greeter.port greeter.log; }
+pids+=("$GREETER_PID")
+if wait_for 30 test -s greeter.port; then
+    cat >client.troy <<TROY
+define flow main
+flow
+  define connector client from tcp_client
+  with config = {"url": "127.0.0.1:$(cat greeter.port)"}, preprocessors = ["separate"], codec = "json",
+       postprocessors = ["separate"], reconnect = {"retry": {"interval_ms": 50, "max_interval_ms": 100}} end;
+  define pipeline pass pipeline select event from in into out; end;
+  create connector client;
+  create pipeline pass;
+  connect /connector/client to /pipeline/pass;
+  connect /pipeline/pass to /connector/client;
+end;
+deploy flow main;
+TROY
+    run_flow client
+    check "tcp_client: six connections, each greeting echoed back" wait_for 60 grep -q done greeter.log ||
+        { show greeter.log; show client.err 30; }
+    check "tcp_client: the five closed connections' streams are freed (streams $(field main::client streams))" \
+        wait_for 20 streams_are main::client 2
+    stop_flow client
+else
+    bad "tcp_client: the greeting server never started"
 fi
 
 # --- http_server ------------------------------------------------------------------------------------
