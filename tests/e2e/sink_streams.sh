@@ -18,8 +18,6 @@ src=$2
 source "$src/tests/engine/checks.sh"
 in_scratch_dir
 
-py=/usr/bin/python3
-[ -x "$py" ] || py=python3
 logged_port() { sed -n 's/.*listening on \(https\?:\/\/\)\?127\.0\.0\.1:\([0-9]*\).*/\2/p' "$1" | head -1; }
 has_port() { [ -n "$(logged_port "$1")" ]; }
 

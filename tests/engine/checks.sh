@@ -32,5 +32,8 @@ in_scratch_dir() {
     trap 'for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$work"' EXIT
     cd "$work" || exit 1
 }
+# $py: the system's python3, which sees Debian's packages (pyenv's shims do not)
+py=/usr/bin/python3
+[ -x "$py" ] || py=python3
 # nonempty FILE: the file exists and has bytes.
 nonempty() { [ -s "$1" ]; }

@@ -18,9 +18,6 @@ src=$2
 source "$src/tests/engine/checks.sh"
 in_scratch_dir
 
-# the system's python3 (pyenv's shims do not see Debian's packages)
-py=/usr/bin/python3
-[ -x "$py" ] || py=python3
 if ! "$py" -c 'import websockets' 2>/dev/null; then
     echo "ws e2e: python3-websockets is not installed (apt-get install python3-websockets)"
     exit 1
