@@ -8,7 +8,8 @@
  *   kafka_pull.c      kafka_consumer's pull: messages to events with their metadata
  *   kafka_offsets.c   kafka_consumer's partitions: in-flight offsets, ack/fail, stores and
  *                     seeks, the rebalance callback
- *   kafka_producer.c  kafka_producer: options, lifecycle, drain, the delivery-report pump
+ *   kafka_producer.c  kafka_producer: options, lifecycle, drain, the delivery-report pump,
+ *                     the circuit breaker while every broker is down
  *   kafka_push.c      kafka_producer's push: events to messages, backlog on a full queue,
  *                     delivery reports to host->delivered
  *
@@ -185,7 +186,13 @@ typedef struct kp_producer {
 
     kp_record *records, *records_tail; /* every record, oldest first */
     kp_record *queue_head, *queue_tail; /* records with a backlog, in push order */
-    bool circuit_open;        /* opened because the backlog is not empty */
+    /* The circuit breaker has two reasons to be open; it is open while either holds. */
+    bool queue_full;          /* the backlog is not empty: librdkafka's queue was full */
+    bool brokers_down;        /* librdkafka reported every broker down, none answered since */
+    bool circuit_open;        /* what the host was told last */
+    uint32_t probe_wait_ms;   /* how long the next broker probe waits (kafka_producer.c) */
+    uint32_t probe_ticks;     /* ticks until the next probe */
+    uint32_t m_reachable;     /* the brokers_reachable gauge (UINT32_MAX: none) */
     uint64_t warned;          /* per-message problems logged */
 } kp_producer;
 
@@ -197,6 +204,10 @@ void tbp_kafka_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 void tbp_kafka_pump(kp_producer *p);
 /* Fails every record still waiting with status (the instance stops): reports them. */
 void tbp_kafka_fail_records(kp_producer *p, int status);
+/* Tells the host when the circuit's state changed: open while queue_full or brokers_down. */
+void tbp_kafka_circuit(kp_producer *p);
+/* A broker answered (evidence says how): the brokers-down reason ends, if it held. */
+void tbp_kafka_brokers_back(kp_producer *p, const char *evidence);
 
 extern const tb_component tbp_kafka_consumer_component;
 extern const tb_component tbp_kafka_producer_component;

@@ -12,10 +12,20 @@
  * 10 ms. stop purges what is still queued, so its batches are reported failed (their source
  * replays them), never lost.
  *
+ * Circuit breaker: open while librdkafka's queue is full (kafka_push.c) or while every broker
+ * is down. librdkafka's error callback reports the latter (_ALL_BROKERS_DOWN): the circuit
+ * opens, so the runtime pauses the sources instead of piling events into librdkafka's queue
+ * until message.timeout.ms fails them. It closes when a broker is back: a message
+ * acknowledged, or, when librdkafka holds no message, a metadata request answered (see
+ * probe_brokers). What librdkafka already holds is delivered or failed by its delivery
+ * reports as ever. The gauge brokers_reachable is 0 from the report to the answer, else 1.
+ *
  * Ownership: the instance, topic and key copies and every pending record are host memory;
  * rd_kafka_t, topic handle, queue, pipe, watch and timer live from connect to stop. Thread
  * contract: create and destroy on the control thread; everything else on the instance's
- * thread (librdkafka's delivery and error callbacks included, see kafka.h).
+ * thread (librdkafka's delivery and error callbacks included, see kafka.h), so the two
+ * reasons of the circuit breaker are plain fields; the broker probe blocks that thread
+ * briefly, and only while every broker is down and nothing is queued.
  */
 #define _GNU_SOURCE
 #include "kafka.h"
@@ -23,7 +33,12 @@
 #include <inttypes.h>
 #include <stdio.h>
 
-#define TICK_NS (100u * 1000000u) /* the delivery-report safety net */
+#define TICK_MS 100u             /* the delivery-report safety net */
+#define TICK_NS (TICK_MS * 1000000u)
+#define PROBE_WAIT_MIN_MS 100u   /* see probe_brokers */
+#define PROBE_WAIT_MAX_MS 1000u
+#define PROBE_SPACING 5u
+#define PROBE_MIN_TICKS (1000u / TICK_MS)
 #define FLUSH_STEP_MS 10
 #define STOP_FLUSH_MS 500        /* for the reports of purged messages */
 
@@ -40,9 +55,78 @@ static const tb_option options[] = {
 
 static const char *const reserved[] = {"bootstrap.servers=use the brokers option", NULL};
 
+/* ---- every broker down: the circuit breaker's second reason ---------------------------- */
+
+static void set_reachable(kp_producer *p, bool reachable) {
+    if (p->m_reachable != UINT32_MAX) p->host->metric_set(p->ctx, p->m_reachable, reachable ? 1 : 0);
+}
+
+/* librdkafka lost every broker. Messages already in its queue stay there (it reconnects and
+ * sends them, or fails them at message.timeout.ms, each through its delivery report); new
+ * events are held upstream instead of piling up behind them. */
+static void brokers_down(kp_producer *p, const char *reason) {
+    char servers[1024] = "";
+    size_t size = sizeof servers;
+    if (p->brokers_down) return;
+    p->brokers_down = true;
+    p->probe_wait_ms = PROBE_WAIT_MIN_MS;
+    p->probe_ticks = PROBE_MIN_TICKS;
+    set_reachable(p, false);
+    if (rd_kafka_conf_get(p->conf, "bootstrap.servers", servers, &size) != RD_KAFKA_CONF_OK) servers[0] = '\0';
+    tb_log(p->host, p->ctx, TB_LOG_WARN,
+           "kafka: no broker of the cluster (brokers: %s) can be reached (%s): holding the sources back "
+           "until one answers",
+           servers, reason);
+    tbp_kafka_circuit(p);
+}
+
+void tbp_kafka_brokers_back(kp_producer *p, const char *evidence) {
+    if (!p->brokers_down) return;
+    p->brokers_down = false;
+    set_reachable(p, true);
+    tb_log(p->host, p->ctx, TB_LOG_INFO, "kafka: a broker can be reached again (%s)", evidence);
+    tbp_kafka_circuit(p); /* stays open while the backlog waits */
+}
+
+/* Whether a broker is back. librdkafka says when every broker is down (the error callback)
+ * but has no callback for one coming back, so:
+ *  - while it holds messages, the first acknowledgement is the answer (tbp_kafka_delivery):
+ *    free, and it proves what matters, that a message reached its leader; librdkafka keeps
+ *    reconnecting by itself while it has messages to send;
+ *  - while it holds none (the outage began while idle, or its messages timed out), no report
+ *    will ever come and librdkafka may not even try to connect, so this probe asks a broker
+ *    for the topic's metadata, which makes librdkafka connect to one. The statistics
+ *    callback would not block, but it costs a JSON document every interval for the
+ *    instance's whole life and still needs something to make librdkafka connect.
+ * rd_kafka_metadata blocks the instance's thread for at most probe_wait_ms; it runs only in
+ * this state, when the sink has nothing to send, and backs off: each probe that finds no
+ * broker doubles the wait (up to PROBE_WAIT_MAX_MS, enough for a distant cluster's round
+ * trip) and the next probe comes PROBE_SPACING times the wait later, at least a second:
+ * the thread waits a sixth of the time at most. A connection made during a probe that timed
+ * out stays up, so a later probe needs only the round trip. */
+static void probe_brokers(kp_producer *p) {
+    const struct rd_kafka_metadata *md;
+    if (!p->rk || !p->brokers_down || rd_kafka_outq_len(p->rk) > 0) return;
+    if (p->probe_ticks > 0 && --p->probe_ticks > 0) return;
+    if (rd_kafka_metadata(p->rk, 0, p->rkt, &md, (int)p->probe_wait_ms) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_metadata_destroy(md);
+        tbp_kafka_brokers_back(p, "a broker answered a metadata request");
+        return;
+    }
+    if (p->probe_wait_ms < PROBE_WAIT_MAX_MS) p->probe_wait_ms *= 2;
+    if (p->probe_wait_ms > PROBE_WAIT_MAX_MS) p->probe_wait_ms = PROBE_WAIT_MAX_MS;
+    p->probe_ticks = p->probe_wait_ms * PROBE_SPACING / TICK_MS;
+    if (p->probe_ticks < PROBE_MIN_TICKS) p->probe_ticks = PROBE_MIN_TICKS;
+}
+
+/* Served by rd_kafka_poll or rd_kafka_flush, so on the instance's thread (kafka.h). */
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
     kp_producer *p = opaque;
     (void)rk;
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+        brokers_down(p, reason);
+        return;
+    }
     tb_log(p->host, p->ctx, err == RD_KAFKA_RESP_ERR__FATAL ? TB_LOG_ERROR : TB_LOG_WARN, "kafka: %s: %s",
            rd_kafka_err2name(err), reason);
 }
@@ -58,6 +142,7 @@ static int TB_CALL create(const tb_create_args *args, void **out) {
     kp_producer *p = host->alloc(args->ctx, sizeof *p);
     if (!p) return TB_ENOMEM;
     memset(p, 0, sizeof *p);
+    p->m_reachable = UINT32_MAX;
     p->log.host = p->host = host;
     p->log.ctx = p->ctx = args->ctx;
     p->pipe[0] = p->pipe[1] = -1;
@@ -75,6 +160,8 @@ static int TB_CALL create(const tb_create_args *args, void **out) {
     rd_kafka_conf_set_opaque(p->conf, p);
     rd_kafka_conf_set_dr_msg_cb(p->conf, tbp_kafka_delivery);
     rd_kafka_conf_set_error_cb(p->conf, on_error);
+    if (host->metric_register(p->ctx, "brokers_reachable", TB_METRIC_GAUGE, &p->m_reachable) != TB_OK)
+        p->m_reachable = UINT32_MAX;
     *out = p;
     return TB_OK;
 fail_instance:
@@ -91,6 +178,7 @@ static void TB_CALL on_wake(void *user, int fd, uint32_t events) {
 static void TB_CALL on_tick(void *user, uint64_t timer_id) {
     (void)timer_id;
     tbp_kafka_pump(user);
+    probe_brokers(user);
 }
 
 static int TB_CALL stop(void *instance);
@@ -111,6 +199,7 @@ static int TB_CALL connect_(void *instance) {
                      rd_kafka_err2str(rd_kafka_last_error()));
         goto fail_handle;
     }
+    set_reachable(p, true); /* until librdkafka says otherwise */
     p->queue = rd_kafka_queue_get_main(p->rk);
     if ((rc = tbp_kafka_wake_pipe(p->host, p->ctx, p->pipe)) != TB_OK) goto fail_handle;
     if ((rc = p->host->fd_watch(p->ctx, p->pipe[0], TB_FD_READ, on_wake, p, &p->watch_id)) != TB_OK) {
@@ -158,8 +247,8 @@ static int TB_CALL stop(void *instance) {
     p->rk = NULL;
     /* after the handle: no delivery report can come for a record any more */
     tbp_kafka_fail_records(p, TB_ECLOSED);
-    if (p->circuit_open) p->host->circuit(p->ctx, false); /* a reconnect starts afresh */
-    p->circuit_open = false;
+    p->queue_full = p->brokers_down = false; /* a reconnect starts afresh */
+    tbp_kafka_circuit(p);
     tbp_kafka_close_pipe(p->pipe);
     return TB_OK;
 }

@@ -19,6 +19,9 @@
  * rest of the batch is copied into the record's backlog, the circuit breaker opens (the
  * runtime stops pushing and pauses the sources), and the pump hands the backlog on as
  * delivery reports free the queue, in push order, then closes the circuit. Nothing is dropped.
+ * The circuit has a second reason, every broker down (kafka_producer.c): it is open while
+ * either holds (tbp_kafka_circuit), and a delivery report that acknowledges a message ends
+ * the second one.
  *
  * Ownership: a record and its backlog are host memory, freed once reported; headers built for
  * a message belong to librdkafka once it took the message. Event bytes are read during push
@@ -97,6 +100,9 @@ void tbp_kafka_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     (void)rk;
     if (!r) return;
     if (m->err) message_failed(r, m->err);
+    /* reports and errors are served in the order librdkafka queued them, so an
+     * acknowledgement served after the "all brokers down" error came after it: one is back */
+    else if (p->brokers_down) tbp_kafka_brokers_back(p, "a message was acknowledged");
     if (r->outstanding) r->outstanding--;
     record_check(p, r);
 }
@@ -226,6 +232,15 @@ static rd_kafka_resp_err_t produce(kp_producer *p, kp_record *r, kp_msg *m) {
     return err;
 }
 
+/* ---- the circuit breaker ---------------------------------------------------------------- */
+
+void tbp_kafka_circuit(kp_producer *p) {
+    bool open = p->queue_full || p->brokers_down;
+    if (open == p->circuit_open) return;
+    p->circuit_open = open;
+    p->host->circuit(p->ctx, open);
+}
+
 /* ---- the backlog ------------------------------------------------------------------------ */
 
 /* Copies events [from, count) of in into r's backlog; false when out of memory. */
@@ -269,10 +284,10 @@ static void enqueue(kp_producer *p, kp_record *r) {
     if (p->queue_tail) p->queue_tail->queued = r;
     else p->queue_head = r;
     p->queue_tail = r;
-    if (!p->circuit_open) {
-        p->circuit_open = true;
+    if (!p->queue_full) {
+        p->queue_full = true;
         tb_log(p->host, p->ctx, TB_LOG_INFO, "librdkafka's queue is full: holding the sources back");
-        p->host->circuit(p->ctx, true);
+        tbp_kafka_circuit(p);
     }
 }
 
@@ -289,10 +304,10 @@ static void send_backlog(kp_producer *p) {
         r->sealed = true;
         record_check(p, r);
     }
-    if (p->circuit_open) {
-        p->circuit_open = false;
+    if (p->queue_full) {
+        p->queue_full = false;
         tb_log(p->host, p->ctx, TB_LOG_INFO, "librdkafka's queue has room again");
-        p->host->circuit(p->ctx, false);
+        tbp_kafka_circuit(p); /* stays open while every broker is down */
     }
 }
 

@@ -8,7 +8,9 @@
  *
  * Producer: messages with key, headers and partition from metadata (or the key option), each
  * batch's delivery reported through host->delivered; a delivery failure; a full queue that
- * opens the circuit breaker and loses nothing, in order; drain.
+ * opens the circuit breaker and loses nothing, in order; drain; every broker down (on a
+ * cluster of three of its own), while sending or idle, opening the circuit breaker until one
+ * is back, losing nothing.
  * Consumer: messages of a 3-partition topic with their metadata, streams and ids; committed
  * offsets equal to what was acknowledged; an unacknowledged event holding back its partition's
  * commits; a failed event replayed (with what followed it); pause and resume; a rebalance:
@@ -43,10 +45,11 @@ static char brokers[256];          /* the mock cluster's bootstrap servers */
 
 /* ---- plain librdkafka clients --------------------------------------------------------- */
 
-static rd_kafka_t *plain(rd_kafka_type_t type, const char *const *props) {
+/* A client of the cluster whose bootstrap servers are boot, with props (name, value pairs). */
+static rd_kafka_t *plain_on(const char *boot, rd_kafka_type_t type, const char *const *props) {
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, sizeof err))
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", boot, err, sizeof err))
         fail_msg("bootstrap.servers: %s", err);
     for (; props && *props; props += 2)
         if (rd_kafka_conf_set(conf, props[0], props[1], err, sizeof err)) fail_msg("%s: %s", props[0], err);
@@ -54,6 +57,8 @@ static rd_kafka_t *plain(rd_kafka_type_t type, const char *const *props) {
     if (!rk) fail_msg("rd_kafka_new: %s", err);
     return rk;
 }
+
+static rd_kafka_t *plain(rd_kafka_type_t type, const char *const *props) { return plain_on(brokers, type, props); }
 
 static void topic_create(const char *topic, int partitions) {
     assert_int_equal(rd_kafka_mock_topic_create(mc, topic, partitions, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
@@ -953,6 +958,272 @@ static void test_producer_stop_fails_pending(void **state) {
     tbr_loop_free(loop);
 }
 
+/* ---- every broker down ------------------------------------------------------------------ */
+
+#define DOWN_BROKERS 3
+
+/* A cluster of its own, so that taking its brokers down cannot disturb the other tests. */
+typedef struct down_cluster {
+    rd_kafka_t *keeper;
+    rd_kafka_mock_cluster_t *mc;
+    char boot[256];      /* "host:port,host:port,..." */
+    char brokers[320];   /* the same as JSON array members: "\"host:port\",..." */
+} down_cluster;
+
+static void down_cluster_new(down_cluster *dc, const char *topic) {
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    assert_int_equal(rd_kafka_conf_set(conf, "log_level", "4", err, sizeof err), RD_KAFKA_CONF_OK);
+    dc->keeper = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    if (!dc->keeper) fail_msg("rd_kafka_new: %s", err);
+    dc->mc = rd_kafka_mock_cluster_new(dc->keeper, DOWN_BROKERS);
+    assert_non_null(dc->mc);
+    snprintf(dc->boot, sizeof dc->boot, "%s", rd_kafka_mock_cluster_bootstraps(dc->mc));
+    size_t at = 0;
+    for (const char *b = dc->boot; *b;) {
+        size_t len = strcspn(b, ",");
+        at += (size_t)snprintf(dc->brokers + at, sizeof dc->brokers - at, "%s\"%.*s\"", at ? "," : "", (int)len, b);
+        assert_true(at < sizeof dc->brokers);
+        b += len + (b[len] == ',');
+    }
+    /* three partitions: the mock cluster spreads their leaders over the brokers */
+    assert_int_equal(rd_kafka_mock_topic_create(dc->mc, topic, DOWN_BROKERS, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+}
+
+static void down_cluster_free(down_cluster *dc) {
+    rd_kafka_mock_cluster_destroy(dc->mc);
+    rd_kafka_destroy(dc->keeper);
+}
+
+static void set_brokers(down_cluster *dc, bool up) {
+    for (int32_t id = 1; id <= DOWN_BROKERS; id++)
+        assert_int_equal(up ? rd_kafka_mock_broker_set_up(dc->mc, id) : rd_kafka_mock_broker_set_down(dc->mc, id),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+}
+
+/* A producer on dc whose librdkafka notices quickly that brokers are back: short reconnect
+ * backoffs (the defaults go up to 10 s). It notices them gone at once: the mock cluster closes
+ * the connections and refuses new ones. extra: more rdkafka_options members ("" for none);
+ * without extra, messages do not time out during a test. */
+static void start_down_producer(tb_fix *f, tbr_loop *loop, const down_cluster *dc, const char *topic,
+                                const char *extra) {
+    start(f, loop, "kafka_producer",
+          "{\"brokers\":[%s],\"topic\":\"%s\",\"rdkafka_options\":{\"reconnect.backoff.ms\":50,"
+          "\"reconnect.backoff.max.ms\":500,%s}}",
+          dc->brokers, topic, *extra ? extra : "\"message.timeout.ms\":600000");
+}
+
+/* Runs the loop until the instance's circuit breaker is open (or closed); fails after the
+ * deadline. */
+static void wait_circuit(tb_fix *f, tbr_loop *loop, bool open) {
+    uint64_t deadline = tbr_now_ns() + DEADLINE_NS;
+    while (tbr_context_circuit_open(f->inst->ctx) != open) {
+        if (past(deadline)) fail_msg("the circuit breaker did not %s in 60 s", open ? "open" : "close");
+        tbr_loop_run_once(loop, 50);
+    }
+}
+
+/* Runs the loop for about ms milliseconds; the circuit breaker must stay open all along. */
+static void stays_open(tb_fix *f, tbr_loop *loop, uint64_t ms) {
+    uint64_t until = tbr_now_ns() + ms * 1000000u;
+    while (!past(until)) {
+        tbr_loop_run_once(loop, 50);
+        if (!tbr_context_circuit_open(f->inst->ctx)) fail_msg("the circuit breaker closed while it should be open");
+    }
+}
+
+/* Reads partitions 0..nparts-1 of topic on boot from the start until every one of the n values
+ * want[i] came (duplicates, from librdkafka's retries across the outage, are allowed). */
+static void read_all(const char *boot, const char *topic, int nparts, char (*want)[32], size_t n) {
+    static const char *props[] = {"group.id", "reader", "enable.auto.commit", "false", NULL};
+    rd_kafka_t *rk = plain_on(boot, RD_KAFKA_CONSUMER, props);
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(nparts);
+    bool *seen = calloc(n, sizeof *seen);
+    size_t have = 0;
+    assert_non_null(seen);
+    for (int p = 0; p < nparts; p++) rd_kafka_topic_partition_list_add(list, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    assert_int_equal(rd_kafka_assign(rk, list), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_topic_partition_list_destroy(list);
+    uint64_t deadline = tbr_now_ns() + DEADLINE_NS;
+    while (have < n) {
+        if (past(deadline)) fail_msg("read back %zu of %zu messages of %s in 60 s", have, n, topic);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (!m) continue;
+        for (size_t i = 0; !m->err && i < n; i++)
+            if (!seen[i] && m->len == strlen(want[i]) && !memcmp(m->payload, want[i], m->len)) {
+                seen[i] = true;
+                have++;
+            }
+        rd_kafka_message_destroy(m);
+    }
+    free(seen);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+}
+
+#define DOWN_BATCH 5     /* events per batch */
+#define DOWN_MAX_BATCHES 400
+
+/* Every broker goes down while events keep coming: the circuit opens (and stays open while
+ * they are down), what was pushed waits in librdkafka, and once the brokers are back the
+ * circuit closes and every event is delivered: none lost. */
+static void test_producer_brokers_down(void **state) {
+    tbr_loop *loop = tbr_loop_new();
+    tb_fix f;
+    down_cluster dc;
+    tbr_delivery *d = calloc(DOWN_MAX_BATCHES, sizeof *d);
+    char(*values)[32] = calloc(DOWN_MAX_BATCHES * DOWN_BATCH, sizeof *values);
+    uint64_t batches = 0;
+    (void)state;
+    assert_non_null(d);
+    assert_non_null(values);
+    down_cluster_new(&dc, "p-down");
+    start_down_producer(&f, loop, &dc, "p-down", "");
+    /* a batch goes through: every broker is known and connected */
+    assert_int_equal(push_batch(&f, 1, "b1", DOWN_BATCH, NULL), TB_EPENDING);
+    batches = 1;
+    wait_deliveries(&f, loop, d, 1);
+    assert_int_equal(d[0].status, TB_OK);
+    assert_false(tbr_context_circuit_open(f.inst->ctx));
+    assert_int_equal(metric_value(&f, "brokers_reachable"), 1);
+
+    /* every broker down; the sink keeps getting events until its circuit opens */
+    set_brokers(&dc, false);
+    uint64_t deadline = tbr_now_ns() + DEADLINE_NS;
+    while (!tbr_context_circuit_open(f.inst->ctx)) {
+        char prefix[16];
+        if (past(deadline) || batches == DOWN_MAX_BATCHES - 1)
+            fail_msg("the circuit breaker did not open after %" PRIu64 " batches", batches);
+        batches++;
+        snprintf(prefix, sizeof prefix, "b%" PRIu64, batches);
+        assert_int_equal(push_batch(&f, batches, prefix, DOWN_BATCH, NULL), TB_EPENDING);
+        tbr_loop_run_once(loop, 50);
+    }
+    assert_int_equal(metric_value(&f, "brokers_reachable"), 0);
+    /* the runtime may still push what it had taken: it waits in librdkafka too */
+    batches++;
+    assert_int_equal(push_batch(&f, batches, "last", DOWN_BATCH, NULL), TB_EPENDING);
+    /* nothing is reported while the brokers are down, and nothing closes the circuit */
+    stays_open(&f, loop, 1500);
+    assert_int_equal(tbr_context_take_deliveries(f.inst->ctx, d, DOWN_MAX_BATCHES), 0);
+
+    /* back: every batch pushed during the outage is delivered, each reported once; the first
+     * acknowledgement closed the circuit, before its batch was reported */
+    set_brokers(&dc, true);
+    size_t have = 0;
+    deadline = tbr_now_ns() + DEADLINE_NS;
+    while (have < batches - 1) {
+        if (past(deadline)) fail_msg("%zu of %" PRIu64 " delivery reports after 60 s", have, batches - 1);
+        tbr_loop_run_once(loop, 50);
+        size_t taken = tbr_context_take_deliveries(f.inst->ctx, d + have, DOWN_MAX_BATCHES - have);
+        if (taken && !have) assert_false(tbr_context_circuit_open(f.inst->ctx));
+        have += taken;
+    }
+    assert_false(tbr_context_circuit_open(f.inst->ctx));
+    assert_int_equal(metric_value(&f, "brokers_reachable"), 1);
+    for (uint64_t b = 2; b <= batches; b++) {
+        size_t seen = 0;
+        for (uint64_t k = 0; k < batches - 1; k++)
+            if (d[k].token == b) {
+                seen++;
+                assert_int_equal(d[k].status, TB_OK);
+            }
+        if (seen != 1) fail_msg("batch %" PRIu64 " was reported %zu times", b, seen);
+    }
+    /* and every event is in the topic */
+    size_t n = 0;
+    for (uint64_t b = 1; b <= batches; b++)
+        for (int i = 0; i < DOWN_BATCH; i++) {
+            if (b == batches) snprintf(values[n++], sizeof values[0], "last-%d", i);
+            else snprintf(values[n++], sizeof values[0], "b%" PRIu64 "-%d", b, i);
+        }
+    read_all(dc.boot, "p-down", DOWN_BROKERS, values, n);
+    tb_fix_stop(&f);
+    down_cluster_free(&dc);
+    tbr_loop_free(loop);
+    free(values);
+    free(d);
+}
+
+/* Every broker goes down while nothing is being sent: the circuit opens; no message will ever
+ * be acknowledged, yet the circuit closes once the brokers are back, and sending resumes. */
+static void test_producer_brokers_down_idle(void **state) {
+    tbr_loop *loop = tbr_loop_new();
+    tb_fix f;
+    down_cluster dc;
+    tbr_delivery d[1];
+    char values[DOWN_BATCH][32];
+    (void)state;
+    down_cluster_new(&dc, "p-idle");
+    start_down_producer(&f, loop, &dc, "p-idle", "");
+    assert_int_equal(push_batch(&f, 1, "before", DOWN_BATCH, NULL), TB_EPENDING);
+    wait_deliveries(&f, loop, d, 1);
+    assert_int_equal(d[0].status, TB_OK);
+
+    set_brokers(&dc, false);
+    wait_circuit(&f, loop, true);
+    assert_int_equal(metric_value(&f, "brokers_reachable"), 0);
+    /* long enough for the broker probes (the first after a second) to find nobody */
+    stays_open(&f, loop, 2500);
+
+    set_brokers(&dc, true);
+    wait_circuit(&f, loop, false);
+    assert_int_equal(metric_value(&f, "brokers_reachable"), 1);
+    assert_int_equal(push_batch(&f, 2, "after", DOWN_BATCH, NULL), TB_EPENDING);
+    wait_deliveries(&f, loop, d, 1);
+    assert_int_equal(d[0].token, 2);
+    assert_int_equal(d[0].status, TB_OK);
+    for (int i = 0; i < DOWN_BATCH; i++) snprintf(values[i], sizeof values[0], "after-%d", i);
+    read_all(dc.boot, "p-idle", DOWN_BROKERS, values, DOWN_BATCH);
+    tb_fix_stop(&f);
+    down_cluster_free(&dc);
+    tbr_loop_free(loop);
+}
+
+/* The circuit breaker's two reasons: librdkafka's queue is full while every broker is down.
+ * The queued messages time out, which makes room, and the backlog follows them (failed too:
+ * reported, none dropped); the queue-full reason ends, but the circuit stays open as long as
+ * the brokers are down. */
+static void test_producer_brokers_down_queue_full(void **state) {
+    tbr_loop *loop = tbr_loop_new();
+    tb_fix f;
+    down_cluster dc;
+    tbr_delivery d[2];
+    (void)state;
+    down_cluster_new(&dc, "p-both");
+    /* room for 4 messages; a message waits at most 1.5 s for a broker */
+    start_down_producer(&f, loop, &dc, "p-both",
+                        "\"queue.buffering.max.messages\":4,\"message.timeout.ms\":1500");
+    assert_int_equal(push_batch(&f, 1, "before", 3, NULL), TB_EPENDING);
+    wait_deliveries(&f, loop, d, 1);
+    assert_int_equal(d[0].status, TB_OK);
+
+    set_brokers(&dc, false);
+    wait_circuit(&f, loop, true);
+    /* what the runtime still pushes fills the queue: 4 messages in it, 8 in the backlog */
+    assert_int_equal(push_batch(&f, 2, "x", 6, NULL), TB_EPENDING);
+    assert_int_equal(push_batch(&f, 3, "y", 6, NULL), TB_EPENDING);
+    /* both batches time out, the backlog's messages after the queue's */
+    wait_deliveries(&f, loop, d, 2);
+    assert_int_equal(d[0].token, 2);
+    assert_int_equal(d[1].token, 3);
+    assert_true(d[0].status < 0);
+    assert_true(d[1].status < 0);
+    /* the backlog is gone, the brokers are not */
+    stays_open(&f, loop, 2500);
+    assert_int_equal(metric_value(&f, "brokers_reachable"), 0);
+
+    set_brokers(&dc, true);
+    wait_circuit(&f, loop, false);
+    assert_int_equal(push_batch(&f, 4, "after", 3, NULL), TB_EPENDING);
+    wait_deliveries(&f, loop, d, 1);
+    assert_int_equal(d[0].token, 4);
+    assert_int_equal(d[0].status, TB_OK);
+    tb_fix_stop(&f);
+    down_cluster_free(&dc);
+    tbr_loop_free(loop);
+}
+
 /* ---- the group ------------------------------------------------------------------------ */
 
 static int group_setup(void **state) {
@@ -979,6 +1250,9 @@ int main(void) {
         cmocka_unit_test(test_producer_backpressure),
         cmocka_unit_test(test_producer_drain),
         cmocka_unit_test(test_producer_stop_fails_pending),
+        cmocka_unit_test(test_producer_brokers_down),
+        cmocka_unit_test(test_producer_brokers_down_idle),
+        cmocka_unit_test(test_producer_brokers_down_queue_full),
         cmocka_unit_test(test_consumer_commits_acked),
         cmocka_unit_test(test_consumer_lag),
         cmocka_unit_test(test_consumer_answer_covers_pull),
