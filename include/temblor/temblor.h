@@ -795,6 +795,23 @@ typedef struct tb_ext_streams {
     void(TB_CALL *sink_stream_done)(tb_context *ctx, uint32_t stream);
 } tb_ext_streams;
 
+/* Host extension "temblor.handover/1": file descriptors a connector's old instance hands to
+ * its new one when the runtime reloads the plugin (sockets that stay open across the reload).
+ * In save, give_fd puts fd in the runtime's keeping and returns a handle to write into the
+ * saved value; from then on the old instance must neither use nor close fd. 0 means it cannot
+ * (not within save, or out of memory): fd stays the caller's. In restore, take_fd returns the
+ * fd of a handle, now the new instance's, or -1 (unknown, or taken already). After restore,
+ * the runtime closes every fd handed over and not taken, so a build that does not restore
+ * them leaks nothing. A plugin host (an isolated instance) hands nothing over. The
+ * instance's thread. */
+#define TB_EXT_HANDOVER "temblor.handover/1"
+typedef struct tb_ext_handover {
+    uint32_t struct_size;
+    uint32_t reserved;
+    uint64_t(TB_CALL *give_fd)(tb_context *ctx, int fd);
+    int(TB_CALL *take_fd)(tb_context *ctx, uint64_t handle);
+} tb_ext_handover;
+
 /* ---------------------------------------------------------------------------------------
  * Declared options and permissions
  * ------------------------------------------------------------------------------------- */

@@ -11,6 +11,7 @@
 #include "engine/engine.h"
 #include "engine/swap.h"
 #include "host/context.h"
+#include "host/handover.h"
 #include "value/arena.h"
 
 static void TB_CALL swap_deadline_due(void *user, uint64_t timer_id) {
@@ -76,6 +77,9 @@ static void replace_instance(conn_stage *c, tbr_swap *sw) {
     tb_value saved = tb_null();
     bool have = false;
     char why[512] = "";
+    /* sockets the old instance hands to the new one; what no instance takes is closed */
+    tbr_handover box;
+    tbr_handover_open(&box);
     if (c->inst && c->state == CONN_RUNNING && c->vt->drain) {
         /* what the sink instance buffers is written before it goes */
         uint64_t until = tbr_now_ns() + 1000000000ull;
@@ -106,6 +110,7 @@ static void replace_instance(conn_stage *c, tbr_swap *sw) {
         sw->held_ns = tbr_now_ns() - c->swap_t0;
         /* the old build runs on, from where it was */
         if (create_from(c, old, have ? &saved : NULL, back, sizeof back)) {
+            tbr_handover_close(&box);
             tbr_swap_settle(&c->base, sw, rc, "%s; recreating the old build failed too: %s", why, back);
             tbr_conn_give_up(c, back);
             tbr_arena_free(sa);
@@ -113,6 +118,7 @@ static void replace_instance(conn_stage *c, tbr_swap *sw) {
         }
         tbr_swap_settle(&c->base, sw, rc, "%s; the old build runs on", why);
     }
+    tbr_handover_close(&box);
     tbr_arena_free(sa);
     c->failures = 0;
     c->paused = false;

@@ -6,6 +6,7 @@
 
 #include "core/log.h"
 #include "host/context_private.h"
+#include "host/handover.h"
 #include "host/loop.h"
 #include "value/json.h"
 
@@ -121,12 +122,25 @@ static void TB_CALL sink_stream_done(tb_context *ctx, uint32_t stream) {
 
 static const tb_ext_streams streams_extension = {sizeof(tb_ext_streams), 0, sink_stream_done};
 
+static uint64_t TB_CALL give_fd(tb_context *ctx, int fd) {
+    (void)ctx;
+    return tbr_handover_give_fd(fd);
+}
+
+static int TB_CALL take_fd(tb_context *ctx, uint64_t handle) {
+    (void)ctx;
+    return tbr_handover_take_fd(handle);
+}
+
+static const tb_ext_handover handover_extension = {sizeof(tb_ext_handover), 0, give_fd, take_fd};
+
 static const void *TB_CALL host_get_extension(tb_context *ctx, const char *id) {
     (void)ctx;
     if (id && strcmp(id, TB_EXT_JSON) == 0) return &json_extension;
     if (id && strcmp(id, TB_EXT_RUNTIME) == 0) return &runtime_extension;
     if (id && strcmp(id, TB_EXT_METRICS) == 0) return &metrics_extension;
     if (id && strcmp(id, TB_EXT_STREAMS) == 0) return &streams_extension;
+    if (id && strcmp(id, TB_EXT_HANDOVER) == 0) return &handover_extension;
     return NULL;
 }
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # reload.sh - end-to-end tests of a running runtime's admin interface: flows deployed and
 # undeployed, plugins loaded, unloaded (refused while in use, or drained) and reloaded under
-# load with every event accounted for, incompatible builds refused, HTTP with a token, and
-# --watch-plugins reloading a library rewritten in place.
+# load with every event accounted for, incompatible builds refused, HTTP with a token,
+# tcp_server's sockets moving to the new build under traffic, and --watch-plugins reloading a
+# library rewritten in place.
 # usage: reload.sh TEMBLOR_BINARY FLAKY_PLUGIN_DIR ENGINE_TEST_BINARY_DIR SOURCE_DIR
 set -u
 temblor=$1
@@ -314,6 +315,89 @@ check "a failed request: 400 with the reason (got $code)" test "$code" = 400 -a 
 "$temblor" run --admin-http "0.0.0.0:$port" --admin-token-file token >/dev/null 2>http.err
 check "admin HTTP refuses a non-loopback address" grep -q "loopback only" http.err
 stop run3.log
+
+# --- tcp_server reloaded under traffic: its sockets move, clients stay connected ----------------
+cat >tcp.troy <<'TROY'
+define flow echo
+flow
+  define connector server from tcp_server
+  with config = {"url": "127.0.0.1:0"}, preprocessors = ["separate"], codec = "json", postprocessors = ["separate"] end;
+  define pipeline pass pipeline select event from in into out; end;
+  create connector server;
+  create pipeline pass;
+  connect /connector/server to /pipeline/pass;
+  connect /pipeline/pass to /connector/server;
+end;
+deploy flow echo;
+TROY
+cat >tcp_clients.py <<'PY'
+# Four connections, each sending 1500 lines (a line every 2 ms, some cut across writes) while
+# reading its answers; every answer must come back on its connection, in order, before any
+# end of stream. Then a fifth connection, opened after the reloads, is answered too.
+import json, socket, sys, threading, time
+port = int(sys.argv[1])
+errors = []
+
+def client(k):
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=60)
+        lines = [json.dumps({"c": k, "n": i}).encode() + b"\n" for i in range(1500)]
+        def send():
+            for i, l in enumerate(lines):
+                if i % 7 == 0:
+                    s.sendall(l[:5]); time.sleep(0.001); s.sendall(l[5:])
+                else:
+                    s.sendall(l)
+                time.sleep(0.002)
+        t = threading.Thread(target=send)
+        t.start()
+        buf = b""
+        while buf.count(b"\n") < len(lines):
+            d = s.recv(65536)
+            if not d:
+                errors.append("connection %d closed after %d answers" % (k, buf.count(b"\n")))
+                break
+            buf += d
+        t.join()
+        got = [json.loads(l) for l in buf.split(b"\n") if l]
+        if got != [{"c": k, "n": i} for i in range(len(lines))]:
+            errors.append("connection %d: %d answers, first wrong %r" % (k, len(got), next((g for i, g in enumerate(got) if g != {"c": k, "n": i}), None)))
+        s.close()
+    except Exception as e:
+        errors.append("connection %d: %r" % (k, e))
+
+ts = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+for t in ts: t.start()
+for t in ts: t.join()
+s = socket.create_connection(("127.0.0.1", port), timeout=30)
+s.sendall(b'{"after": true}\n')
+assert s.recv(100) == b'{"after":true}\n'
+assert not errors, errors
+print("OK")
+PY
+if start tcp.log tcp.troy; then
+    tport=""
+    for _ in $(seq 100); do
+        tport=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' tcp.log | head -1)
+        [ -n "$tport" ] && break
+        sleep 0.05
+    done
+    python3 tcp_clients.py "$tport" >tcp_clients.out 2>&1 &
+    clients=$!
+    sleep 0.5
+    moved=0
+    for _ in 1 2 3 4 5; do
+        adm plugin reload tcp >/dev/null 2>>tcp_reload.err && moved=$((moved + 1))
+        sleep 0.3
+    done
+    wait $clients
+    check "tcp_server reloads five times under traffic (got $moved)" test $moved -eq 5 || show tcp_reload.err
+    check "its clients stay connected and every line is answered in order on its connection" \
+        grep -q OK tcp_clients.out || { show tcp_clients.out; show tcp.log 30; }
+    check "the new builds took over the listening socket and the connections" \
+        test "$(grep -c 'took over the listening socket and 4 connections' tcp.log)" -eq 5 || show tcp.log 30
+    stop tcp.log
+fi
 
 # --- --watch-plugins: a library rewritten in place is reloaded ----------------------------------
 mkdir wp

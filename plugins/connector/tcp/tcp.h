@@ -206,6 +206,10 @@ struct tcp_link {
     char err[256];      /* why it broke */
 };
 
+/* A reload: takes a plain link's socket out of it, unwatched and open (nothing may be left
+ * unsent), and returns it; l is closed. */
+int tbp_tcp_link_release(tcp_link *l);
+
 /* Sets up l around a connected or connecting socket fd (which it then owns) with ssl (owned
  * too, NULL for plain TCP). state is TCP_LINK_CONNECTING, TCP_LINK_HANDSHAKE or TCP_LINK_OPEN.
  * Registers the watch the state needs. TB_OK, or TB_EIO (fd and ssl closed, err says why). */
@@ -308,6 +312,13 @@ typedef struct tcp_conns {
 void tbp_tcp_conns_init(tcp_conns *set, const tb_host_api *host, tb_context *ctx, uint32_t max,
                         const void *salt);
 
+/* A reload (tcp_handover.c): detach takes node out of the set without ending its stream (its
+ * connection goes on in the new instance); adopt puts a connection handed over in the set with
+ * the stream it had (seq), in ascending order of seq below next_seq. false: out of memory or
+ * out of order. */
+void tbp_tcp_conns_detach(tcp_conns *set, tcp_node *node);
+bool tbp_tcp_conns_adopt(tcp_conns *set, tcp_node *node, void *conn, uint32_t seq, const char *host, uint16_t port);
+
 /* Tells the runtime that nothing more can be written to stream (its connection closed, or an
  * answer came for a stream no connection has), so it frees that stream's postprocessors. */
 void tbp_tcp_conns_stream_gone(tcp_conns *set, uint32_t stream);
@@ -380,6 +391,12 @@ typedef struct tcp_listener {
     tcp_accept_fn accepted;
     void *owner;
 } tcp_listener;
+
+/* A reload (tcp_handover.c): release takes the listening socket out of l, unwatched and
+ * open, and returns it (-1: none); adopt makes l listen on fd, a socket handed over (closed
+ * on failure). */
+int tbp_tcp_listen_release(tcp_listener *l);
+int tbp_tcp_listen_adopt(tcp_listener *l, int fd);
 
 /* Sets up a listener, not listening, for addr. */
 void tbp_tcp_listen_init(tcp_listener *l, const tb_host_api *host, tb_context *ctx, const tcp_addr *addr,

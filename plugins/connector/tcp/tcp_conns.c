@@ -90,6 +90,18 @@ void tbp_tcp_conns_number(tcp_conns *set, tcp_node *node, void *conn, const char
     node->port = port;
 }
 
+bool tbp_tcp_conns_adopt(tcp_conns *set, tcp_node *node, void *conn, uint32_t seq, const char *host, uint16_t port) {
+    if ((set->n && set->table[set->n - 1]->seq >= seq) || seq >= set->next_seq || !tbp_tcp_conns_reserve(set)) return false;
+    node->conn = conn;
+    node->seq = seq;
+    node->stream = set->stream_base + seq;
+    snprintf(node->host, sizeof node->host, "%s", host);
+    node->port = port;
+    set->table[set->n++] = node; /* the largest seq yet: the table stays sorted */
+    tbp_tcp_count(set->host, set->ctx, set->m_open, 1);
+    return true;
+}
+
 void tbp_tcp_conns_insert(tcp_conns *set, tcp_node *node) {
     set->table[set->n++] = node; /* seq only grows: the table stays sorted */
     tbp_tcp_count(set->host, set->ctx, set->m_accepted, 1);
@@ -108,6 +120,12 @@ static void table_remove(tcp_conns *set, tcp_node *node) {
         memmove(&set->table[i], &set->table[i + 1], (set->n - i - 1) * sizeof *set->table);
         set->n--;
     }
+}
+
+void tbp_tcp_conns_detach(tcp_conns *set, tcp_node *node) {
+    tbp_tcp_conns_ready(set, node, false);
+    table_remove(set, node);
+    tbp_tcp_count(set->host, set->ctx, set->m_open, -1);
 }
 
 /* ---- the ready list ------------------------------------------------------------------------- */

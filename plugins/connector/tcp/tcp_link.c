@@ -106,6 +106,13 @@ void tbp_tcp_link_fail(tcp_link *l, const char *fmt, ...) {
     tbp_tcp_link_close(l, false, TB_ECLOSED);
 }
 
+int tbp_tcp_link_release(tcp_link *l) {
+    int fd = l->fd;
+    l->fd = -1;
+    tbp_tcp_link_close(l, false, TB_OK); /* unwatched, its buffers freed; fd stays open */
+    return fd;
+}
+
 int tbp_tcp_link_open(tcp_link *l, const tb_host_api *host, tb_context *ctx, tcp_track *track,
                       tcp_note_fn note, void *owner, int fd, SSL *ssl, uint32_t state) {
     memset(l, 0, sizeof *l);

@@ -90,6 +90,21 @@ void tbp_tcp_listen_close(tcp_listener *l) {
     l->fd = -1;
 }
 
+int tbp_tcp_listen_release(tcp_listener *l) {
+    int fd = l->fd;
+    l->fd = -1;
+    tbp_tcp_listen_close(l); /* unwatched, its timer stopped; fd is no longer its own */
+    return fd;
+}
+
+int tbp_tcp_listen_adopt(tcp_listener *l, int fd) {
+    l->fd = fd;
+    if (l->host->fd_watch(l->ctx, fd, TB_FD_READ, on_accept, l, &l->watch) == TB_OK) return TB_OK;
+    l->watch = 0;
+    tbp_tcp_listen_close(l);
+    return tb_fail(l->host, l->ctx, TB_EIO, "cannot listen on the socket handed over: fd_watch failed");
+}
+
 /* Opens, binds and listens on one address of the resolution; TB_OK, or TB_EIO with errno's
  * reason in *err. */
 static int listen_on(tcp_listener *l, const struct addrinfo *ai, int *err) {

@@ -15,9 +15,8 @@
  * With TLS, a handshake that does not finish within handshake_timeout_ms is dropped.
  *
  * The listening socket is opened in connect, so a port in use is an I/O error the runtime
- * retries with backoff (reconnect). On a reload of the plugin the instance starts afresh: the
- * old build's connections are closed and the new one listens again (no save/restore: sockets
- * and TLS sessions are not handed over).
+ * retries with backoff (reconnect). On a reload of the plugin the listening socket and the
+ * plain connections move to the new build (tcp_handover.c); TLS sessions do not, and close.
  *
  * Ownership and threads: see tcp_server.h.
  */
@@ -94,7 +93,7 @@ static void TB_CALL on_handshake_timeout(void *user, uint64_t timer_id) {
 }
 
 /* What a connection's socket reported (tcp_link.c). */
-static void conn_note(void *owner, tcp_link *l, uint32_t notes) {
+void tbp_tcp_server_note(void *owner, tcp_link *l, uint32_t notes) {
     tcp_conn *c = owner;
     tcp_server *s = c->srv;
     if (notes & TCP_NOTE_BROKEN) {
@@ -136,7 +135,7 @@ static int add_conn(tcp_server *s, int fd, const char *host, uint16_t port) {
         s->host->free(s->ctx, c);
         goto fail_fd;
     }
-    if (tbp_tcp_link_open(&c->link, s->host, s->ctx, &s->track, conn_note, c, fd, ssl,
+    if (tbp_tcp_link_open(&c->link, s->host, s->ctx, &s->track, tbp_tcp_server_note, c, fd, ssl,
                           ssl ? TCP_LINK_HANDSHAKE : TCP_LINK_OPEN) != TB_OK) {
         /* the link closed fd and ssl */
         tb_log(s->host, s->ctx, TB_LOG_ERROR, "connection from %s:%u: %s", host, (unsigned)port, c->link.err);
@@ -272,6 +271,8 @@ static const tb_connector_vtable vtable = {
     .stop = stop,
     .pull = tbp_tcp_server_pull,
     .push = tbp_tcp_server_push,
+    .save = tbp_tcp_server_save,
+    .restore = tbp_tcp_server_restore,
 };
 
 const tb_component tbp_tcp_server_component = {

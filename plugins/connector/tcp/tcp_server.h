@@ -59,6 +59,13 @@ void tbp_tcp_server_drop(tcp_server *s, tcp_conn *c, const char *why);
  * written for linger_ms, then the connection is dropped. */
 void tbp_tcp_server_linger(tcp_server *s, tcp_conn *c);
 
+/* A connection's link notes (tcp_link.h): opened, readable, broken. */
+void tbp_tcp_server_note(void *owner, tcp_link *l, uint32_t notes);
+
+/* save and restore (tcp_handover.c): the sockets move to the new build on a reload. */
+int TB_CALL tbp_tcp_server_save(void *instance, tb_arena *a, tb_value *out);
+int TB_CALL tbp_tcp_server_restore(void *instance, const tb_value *saved);
+
 /* Listens if it does not yet (connect, or the first pull without it). */
 int tbp_tcp_server_listen(tcp_server *s);
 
