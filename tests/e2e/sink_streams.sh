@@ -18,8 +18,6 @@ src=$2
 source "$src/tests/engine/checks.sh"
 in_scratch_dir
 
-logged_port() { sed -n 's/.*listening on \(https\?:\/\/\)\?127\.0\.0\.1:\([0-9]*\).*/\2/p' "$1" | head -1; }
-has_port() { [ -n "$(logged_port "$1")" ]; }
 
 # field STAGE NAME: a field of a stage's record (measurement "stage", or "connector" for the
 # plugin's own) in flow status of the runtime serving admin.sock

@@ -35,5 +35,9 @@ in_scratch_dir() {
 # $py: the system's python3, which sees Debian's packages (pyenv's shims do not)
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
+# logged_port FILE: the port a server logged in FILE it listens on ("listening on
+# [http[s]://]127.0.0.1:PORT"), the first one; has_port FILE: whether there is one yet.
+logged_port() { sed -n 's/.*listening on \(https\?:\/\/\)\?127\.0\.0\.1:\([0-9]*\).*/\2/p' "$1" 2>/dev/null | head -1; }
+has_port() { [ -n "$(logged_port "$1")" ]; }
 # nonempty FILE: the file exists and has bytes.
 nonempty() { [ -s "$1" ]; }

@@ -376,13 +376,8 @@ assert not errors, errors
 print("OK")
 PY
 if start tcp.log tcp.troy; then
-    tport=""
-    for _ in $(seq 100); do
-        tport=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' tcp.log | head -1)
-        [ -n "$tport" ] && break
-        sleep 0.05
-    done
-    python3 tcp_clients.py "$tport" >tcp_clients.out 2>&1 &
+    wait_for 5 has_port tcp.log
+    python3 tcp_clients.py "$(logged_port tcp.log)" >tcp_clients.out 2>&1 &
     clients=$!
     sleep 0.5
     moved=0

@@ -16,8 +16,6 @@ source "$src/tests/engine/checks.sh"
 in_scratch_dir
 
 # the port a tcp_server logged it listens on, from FILE
-logged_port() { sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$1" | head -1; }
-has_port() { [ -n "$(logged_port "$1")" ]; }
 
 # --- the echo server -------------------------------------------------------------------------------
 echo_config='"url": "127.0.0.1:0", "linger_ms": 2000, "max_buffered": 262144'

@@ -23,8 +23,6 @@ if ! "$py" -c 'import websockets' 2>/dev/null; then
     exit 1
 fi
 
-logged_port() { sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$1" | head -1; }
-has_port() { [ -n "$(logged_port "$1")" ]; }
 
 # --- the echo server -------------------------------------------------------------------------------
 cat >echo.troy <<'TROY'

@@ -17,8 +17,6 @@ src=$2
 source "$src/tests/engine/checks.sh"
 in_scratch_dir
 
-logged_port() { sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$1" 2>/dev/null | head -1; }
-has_port() { [ -n "$(logged_port "$1")" ]; }
 lines_in() { [ -f "$1" ] && [ "$(wc -l <"$1")" -ge "$2" ]; }
 # served: how many requests the server has had (its http_server's own `requests` metric)
 served() {
