@@ -2,8 +2,8 @@
 # reload.sh - end-to-end tests of a running runtime's admin interface: flows deployed and
 # undeployed, plugins loaded, unloaded (refused while in use, or drained) and reloaded under
 # load with every event accounted for, incompatible builds refused, HTTP with a token,
-# tcp_server's sockets moving to the new build under traffic, and --watch-plugins reloading a
-# library rewritten in place.
+# tcp_server's and unix_socket_server's sockets moving to the new build under traffic, and
+# --watch-plugins reloading a library rewritten in place.
 # usage: reload.sh TEMBLOR_BINARY FLAKY_PLUGIN_DIR ENGINE_TEST_BINARY_DIR SOURCE_DIR
 set -u
 temblor=$1
@@ -316,12 +316,15 @@ check "a failed request: 400 with the reason (got $code)" test "$code" = 400 -a 
 check "admin HTTP refuses a non-loopback address" grep -q "loopback only" http.err
 stop run3.log
 
-# --- tcp_server reloaded under traffic: its sockets move, clients stay connected ----------------
-cat >tcp.troy <<'TROY'
+# --- tcp_server and unix_socket_server reloaded under traffic: their sockets move, clients stay
+# connected ----------------------------------------------------------------------------------------
+# echo_troy FILE KIND CONFIG: an echo flow through KIND's server
+echo_troy() {
+    cat >"$1" <<TROY
 define flow echo
 flow
-  define connector server from tcp_server
-  with config = {"url": "127.0.0.1:0"}, preprocessors = ["separate"], codec = "json", postprocessors = ["separate"] end;
+  define connector server from $2
+  with config = {$3}, preprocessors = ["separate"], codec = "json", postprocessors = ["separate"] end;
   define pipeline pass pipeline select event from in into out; end;
   create connector server;
   create pipeline pass;
@@ -330,17 +333,27 @@ flow
 end;
 deploy flow echo;
 TROY
-cat >tcp_clients.py <<'PY'
-# Four connections, each sending 1500 lines (a line every 2 ms, some cut across writes) while
-# reading its answers; every answer must come back on its connection, in order, before any
-# end of stream. Then a fifth connection, opened after the reloads, is answered too.
+}
+cat >socket_clients.py <<'PY'
+# Four connections to tcp:PORT or unix:PATH, each sending 1500 lines (a line every 2 ms, some
+# cut across writes) while reading its answers; every answer must come back on its
+# connection, in order, before any end of stream. Then a fifth connection, opened after the
+# reloads, is answered too.
 import json, socket, sys, threading, time
-port = int(sys.argv[1])
+kind, where = sys.argv[1].split(":", 1)
 errors = []
+
+def connect():
+    if kind == "unix":
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(60)
+        s.connect(where)
+        return s
+    return socket.create_connection(("127.0.0.1", int(where)), timeout=60)
 
 def client(k):
     try:
-        s = socket.create_connection(("127.0.0.1", port), timeout=60)
+        s = connect()
         lines = [json.dumps({"c": k, "n": i}).encode() + b"\n" for i in range(1500)]
         def send():
             for i, l in enumerate(lines):
@@ -369,29 +382,40 @@ def client(k):
 ts = [threading.Thread(target=client, args=(k,)) for k in range(4)]
 for t in ts: t.start()
 for t in ts: t.join()
-s = socket.create_connection(("127.0.0.1", port), timeout=30)
+s = connect()
 s.sendall(b'{"after": true}\n')
 assert s.recv(100) == b'{"after":true}\n'
 assert not errors, errors
 print("OK")
 PY
-if start tcp.log tcp.troy; then
-    wait_for 5 has_port tcp.log
-    python3 tcp_clients.py "$(logged_port tcp.log)" >tcp_clients.out 2>&1 &
-    clients=$!
+# reload_under_traffic NAME PLUGIN TARGET: the flow in NAME.log's runtime serves TARGET; the
+# plugin is reloaded five times while socket_clients.py talks to it
+reload_under_traffic() {
+    python3 socket_clients.py "$3" >"$1_clients.out" 2>&1 &
+    local clients=$! moved=0
     sleep 0.5
-    moved=0
     for _ in 1 2 3 4 5; do
-        adm plugin reload tcp >/dev/null 2>>tcp_reload.err && moved=$((moved + 1))
+        adm plugin reload "$2" >/dev/null 2>>"$1_reload.err" && moved=$((moved + 1))
         sleep 0.3
     done
     wait $clients
-    check "tcp_server reloads five times under traffic (got $moved)" test $moved -eq 5 || show tcp_reload.err
-    check "its clients stay connected and every line is answered in order on its connection" \
-        grep -q OK tcp_clients.out || { show tcp_clients.out; show tcp.log 30; }
-    check "the new builds took over the listening socket and the connections" \
-        test "$(grep -c 'took over the listening socket and 4 connections' tcp.log)" -eq 5 || show tcp.log 30
-    stop tcp.log
+    check "$1: reloaded five times under traffic (got $moved)" test $moved -eq 5 || show "$1_reload.err"
+    check "$1: its clients stay connected and every line is answered in order on its connection" \
+        grep -q OK "$1_clients.out" || { show "$1_clients.out"; show "$1.log" 30; }
+    check "$1: the new builds took over the listening socket and the connections" \
+        test "$(grep -c 'took over the listening socket and 4 connections' "$1.log")" -eq 5 || show "$1.log" 30
+    stop "$1.log"
+}
+echo_troy tcp.troy tcp_server '"url": "127.0.0.1:0"'
+if start tcp.log tcp.troy; then
+    wait_for 5 has_port tcp.log
+    reload_under_traffic tcp tcp "tcp:$(logged_port tcp.log)"
+fi
+echo_troy unix.troy unix_socket_server "\"path\": \"$work/echo.sock\""
+if start unix.log unix.troy; then
+    wait_for 5 test -S echo.sock
+    reload_under_traffic unix unix_socket "unix:$work/echo.sock"
+    check "unix: the socket file is removed at the end" test ! -e echo.sock
 fi
 
 # --- --watch-plugins: a library rewritten in place is reloaded ----------------------------------

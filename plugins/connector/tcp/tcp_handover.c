@@ -21,9 +21,11 @@
 #include <stdio.h>
 #include <unistd.h>
 
-static bool put_u64(tb_arena *a, tb_value *obj, const char *key, uint64_t v) {
+/* Appends key: v to obj. A slot tb_object_append returns is valid only until the next append
+ * to the same object, so every member is filled as it is appended. */
+static bool put(tb_arena *a, tb_value *obj, const char *key, tb_value v) {
     tb_value *slot = tb_object_append(a, obj, key, strlen(key));
-    if (slot) *slot = tb_u64(v);
+    if (slot) *slot = v;
     return slot != NULL;
 }
 
@@ -40,16 +42,12 @@ static int hand_over(tcp_server *s, const tb_ext_handover *x, tb_arena *a, tb_va
     *item = tb_object();
     uint64_t h = x->give_fd(s->ctx, c->link.fd);
     if (!h) return TB_ENOMEM;
-    tb_value *host = tb_object_append(a, item, "host", 4);
-    char *copy = host ? tb_arena_dup(a, c->node.host, strlen(c->node.host)) : NULL;
-    if (!copy) return TB_ENOMEM;
-    *host = tb_string(copy, strlen(c->node.host));
-    tb_value *flags[2] = {tb_object_append(a, item, "has_data", 8), tb_object_append(a, item, "ended", 5)};
-    if (!flags[0] || !flags[1]) return TB_ENOMEM;
-    *flags[0] = tb_bool(c->node.has_data);
-    *flags[1] = tb_bool(c->node.ended);
-    if (!put_u64(a, item, "fd", h) || !put_u64(a, item, "seq", c->node.seq) ||
-        !put_u64(a, item, "next_id", c->node.next_id) || !put_u64(a, item, "port", c->node.port))
+    size_t hlen = strlen(c->node.host);
+    char *copy = tb_arena_dup(a, c->node.host, hlen);
+    if (!copy || !put(a, item, "host", tb_string(copy, hlen)) || !put(a, item, "has_data", tb_bool(c->node.has_data)) ||
+        !put(a, item, "ended", tb_bool(c->node.ended)) || !put(a, item, "fd", tb_u64(h)) ||
+        !put(a, item, "seq", tb_u64(c->node.seq)) || !put(a, item, "next_id", tb_u64(c->node.next_id)) ||
+        !put(a, item, "port", tb_u64(c->node.port)))
         return TB_ENOMEM;
     /* the runtime holds the socket now: out of the set without ending the stream, and freed
      * without closing it */
@@ -67,11 +65,10 @@ int TB_CALL tbp_tcp_server_save(void *instance, tb_arena *a, tb_value *out) {
     uint64_t listen = x->give_fd(s->ctx, s->listener.fd);
     if (!listen) return TB_OK;
     tbp_tcp_listen_release(&s->listener);
-    tb_value *conns = tb_object_append(a, out, "conns", 5);
-    if (!conns || !put_u64(a, out, "listen", listen) || !put_u64(a, out, "stream_base", s->conns.stream_base) ||
-        !put_u64(a, out, "next_seq", s->conns.next_seq))
+    if (!put(a, out, "listen", tb_u64(listen)) || !put(a, out, "stream_base", tb_u64(s->conns.stream_base)) ||
+        !put(a, out, "next_seq", tb_u64(s->conns.next_seq)) || !put(a, out, "conns", tb_array()))
         return TB_ENOMEM;
-    *conns = tb_array();
+    tb_value *conns = tb_object_getz(out, "conns"); /* the last member: no append moves it now */
     uint32_t moved = 0;
     for (uint32_t i = 0; i < s->conns.n;) {
         tcp_conn *c = s->conns.table[i]->conn;

@@ -130,6 +130,29 @@ void tbp_us_conn_free(us_inst *u, us_conn *c) {
     u->host->free(u->ctx, c);
 }
 
+int tbp_us_conn_release(us_inst *u, us_conn *c) {
+    int fd = c->fd;
+    if (c->watch_id) u->host->fd_unwatch(u->ctx, c->watch_id);
+    unlink_conn(u, c);
+    u->host->free(u->ctx, c);
+    return fd;
+}
+
+us_conn *tbp_us_conn_adopt(us_inst *u, int fd, uint32_t stream) {
+    uint32_t slot = stream & ((1u << u->slot_bits) - 1);
+    us_conn *c = slot < u->nslots && !u->slots[slot] ? u->host->alloc(u->ctx, sizeof *c) : NULL;
+    if (!c) return NULL;
+    memset(c, 0, sizeof *c);
+    c->in = u;
+    c->fd = fd;
+    c->slot = slot;
+    c->stream = stream;
+    c->readable = true; /* what arrived during the reload is read by the first pull */
+    u->slots[slot] = c;
+    u->live[u->nlive++] = c;
+    return c;
+}
+
 void tbp_us_stream_gone(us_inst *u, uint32_t stream) {
     if (u->streams && !u->stopping) u->streams->sink_stream_done(u->ctx, stream);
 }

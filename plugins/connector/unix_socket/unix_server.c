@@ -188,6 +188,23 @@ fail_fd:
     return rc;
 }
 
+int tbp_us_release_listener(us_inst *u) {
+    int fd = u->listen_fd;
+    u->listen_fd = -1; /* so unlisten neither closes it nor removes the file the new build serves */
+    tbp_us_unlisten(u);
+    return fd;
+}
+
+int tbp_us_adopt_listener(us_inst *u, int fd, dev_t dev, ino_t ino) {
+    u->listen_fd = fd;
+    u->dev = dev;
+    u->ino = ino;
+    if (watch_listener(u) == TB_OK) return TB_OK;
+    close(fd);
+    u->listen_fd = -1;
+    return TB_EIO;
+}
+
 void tbp_us_unlisten(us_inst *u) {
     struct stat st;
     if (u->accept_timer) u->host->timer_stop(u->ctx, u->accept_timer);

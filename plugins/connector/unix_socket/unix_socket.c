@@ -8,7 +8,8 @@
  *
  * The socket is opened in connect, not create, so that a path that cannot be bound (a live
  * server there) or a server that is not there yet is an I/O error the runtime retries with
- * backoff, as reconnect says. Nothing ever blocks: every fd is non-blocking and watched
+ * backoff, as reconnect says. On a reload the server's sockets move to the new build
+ * (unix_handover.c). Nothing ever blocks: every fd is non-blocking and watched
  * through the host.
  *
  * Ownership: see unix_socket.h. Thread contract: create and destroy on a control thread,
@@ -183,6 +184,8 @@ static const tb_connector_vtable server_vtable = {
     .stop = stop,
     .pull = tbp_us_pull,
     .push = tbp_us_push,
+    .save = tbp_us_save,
+    .restore = tbp_us_restore,
 };
 
 static const tb_connector_vtable client_vtable = {

@@ -139,6 +139,12 @@ us_conn *tbp_us_conn_new(us_inst *u, int fd);
 /* Frees c: unwatches and closes its fd, fails what waits to be written, frees its slot, and
  * tells the runtime its stream is over. */
 void tbp_us_conn_free(us_inst *u, us_conn *c);
+/* A reload (unix_handover.c): release takes c out of u with its fd open and returns the fd
+ * (its stream goes on in the new instance); adopt puts a connection handed over, fd, in the
+ * slot its stream names (NULL: the slot is taken or out of memory; fd stays the caller's). */
+int tbp_us_conn_release(us_inst *u, us_conn *c);
+us_conn *tbp_us_conn_adopt(us_inst *u, int fd, uint32_t stream);
+
 /* Tells the runtime nothing more can be written to stream (tbp_us_conn_free's last step; also
  * an answer for a stream no connection has), so it frees the stream's postprocessors. */
 void tbp_us_stream_gone(us_inst *u, uint32_t stream);
@@ -174,6 +180,15 @@ int TB_CALL tbp_us_pull(void *instance, tb_batch *out);
 /* unix_server.c */
 int tbp_us_listen(us_inst *u);
 void tbp_us_unlisten(us_inst *u);
+/* A reload: release takes the listening socket out of u, unwatched and open, leaving the
+ * socket file in place, and returns it (-1: none); adopt listens on fd, handed over, whose
+ * socket file is dev/ino (closed on failure: TB_EIO). */
+int tbp_us_release_listener(us_inst *u);
+int tbp_us_adopt_listener(us_inst *u, int fd, dev_t dev, ino_t ino);
+
+/* unix_handover.c: the server's save and restore */
+int TB_CALL tbp_us_save(void *instance, tb_arena *a, tb_value *out);
+int TB_CALL tbp_us_restore(void *instance, const tb_value *saved);
 
 /* unix_client.c */
 int tbp_us_connect_client(us_inst *u);
