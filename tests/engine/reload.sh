@@ -2,8 +2,8 @@
 # reload.sh - end-to-end tests of a running runtime's admin interface: flows deployed and
 # undeployed, plugins loaded, unloaded (refused while in use, or drained) and reloaded under
 # load with every event accounted for, incompatible builds refused, HTTP with a token,
-# tcp_server's and unix_socket_server's sockets moving to the new build under traffic, and
-# --watch-plugins reloading a library rewritten in place.
+# tcp_server's, unix_socket_server's and udp_server's sockets moving to the new build under
+# traffic, and --watch-plugins reloading a library rewritten in place.
 # usage: reload.sh TEMBLOR_BINARY FLAKY_PLUGIN_DIR ENGINE_TEST_BINARY_DIR SOURCE_DIR
 set -u
 temblor=$1
@@ -416,6 +416,52 @@ if start unix.log unix.troy; then
     wait_for 5 test -S echo.sock
     reload_under_traffic unix unix_socket "unix:$work/echo.sock"
     check "unix: the socket file is removed at the end" test ! -e echo.sock
+fi
+
+# --- udp_server reloaded while datagrams arrive: its socket moves, none is dropped ---------------
+cat >udp.troy <<TROY
+define flow dgrams
+flow
+  define connector server from udp_server with config = {"url": "127.0.0.1:0"}, codec = "json" end;
+  define connector out from file with config = {"path": "$work/udp.jsonl", "mode": "write"}, codec = "json",
+    postprocessors = ["separate"] end;
+  define pipeline pass pipeline select event from in into out; end;
+  create connector server;
+  create connector out;
+  create pipeline pass;
+  connect /connector/server to /pipeline/pass;
+  connect /pipeline/pass to /connector/out;
+end;
+deploy flow dgrams;
+TROY
+udp_port() { sed -n 's/.*listening on udp 127\.0\.0\.1 port \([0-9]*\).*/\1/p' udp.log | head -1; }
+if start udp.log udp.troy && wait_for 5 test -n "$(udp_port)"; then
+    # 4000 datagrams at about 2000 a second, well within what the socket buffers
+    python3 -c '
+import json, socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(4000):
+    s.sendto(json.dumps({"n": i}).encode(), ("127.0.0.1", int(sys.argv[1])))
+    time.sleep(0.0005)' "$(udp_port)" &
+    sender=$!
+    sleep 0.3
+    moved=0
+    for _ in 1 2 3 4 5; do
+        adm plugin reload udp >/dev/null 2>>udp_reload.err && moved=$((moved + 1))
+        sleep 0.2
+    done
+    wait $sender
+    check "udp: reloaded five times while datagrams arrive (got $moved)" test $moved -eq 5 || show udp_reload.err
+    wait_lines udp.jsonl 4000 20
+    check "udp: every datagram sent across the reloads arrived once ($(wc -l <udp.jsonl) lines)" python3 -c '
+import json, sys
+got = [json.loads(l)["n"] for l in open(sys.argv[1])]
+assert sorted(got) == list(range(4000)), (len(got), len(set(got)))' udp.jsonl
+    check "udp: the new builds took over the socket" test "$(grep -c 'took over the socket' udp.log)" -eq 5 || show udp.log 30
+    stop udp.log
+else
+    bad "udp: the server never listened"
+    show udp.log
 fi
 
 # --- --watch-plugins: a library rewritten in place is reloaded ----------------------------------

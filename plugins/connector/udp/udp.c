@@ -8,7 +8,8 @@
  * udp_recv.c and udp_send.c.
  *
  * The socket is opened in connect, so a failure (the address is taken, the network is
- * unreachable) is TB_EIO, which the runtime retries with backoff as reconnect says. It is
+ * unreachable) is TB_EIO, which the runtime retries with backoff as reconnect says. On a
+ * reload it moves to the new build (save and restore). It is
  * non-blocking and watched through the host: nothing waits on the instance's thread.
  *
  * Ownership: see udp.h. Thread contract: create and destroy on a control thread, every other
@@ -148,6 +149,41 @@ static int TB_CALL stop(void *instance) {
     return TB_OK;
 }
 
+/* A reload: the socket moves to the new build ("temblor.handover/1"), so no datagram sent
+ * meanwhile meets a closed port, and a client keeps its local port. Not with datagrams still
+ * waiting to be sent, or a client whose peer refused: then stop closes it as before. */
+static int TB_CALL save(void *instance, tb_arena *a, tb_value *out) {
+    udp_inst *u = instance;
+    const tb_ext_handover *x = u->host->get_extension(u->ctx, TB_EXT_HANDOVER);
+    *out = tb_object();
+    if (!x || u->fd < 0 || u->broken || u->out_head) return TB_OK;
+    uint64_t h = x->give_fd(u->ctx, u->fd);
+    if (!h) return TB_OK;
+    if (u->watch_id) u->host->fd_unwatch(u->ctx, u->watch_id);
+    u->watch_id = 0;
+    u->fd = -1; /* the runtime holds it now: stop does not close it */
+    tb_value *slot = tb_object_append(a, out, "fd", 2);
+    if (slot) *slot = tb_u64(h);
+    if (slot && (slot = tb_object_append(a, out, "next_id", 7))) *slot = tb_u64(u->next_id);
+    return slot ? TB_OK : TB_ENOMEM;
+}
+
+static int TB_CALL restore(void *instance, const tb_value *saved) {
+    udp_inst *u = instance;
+    const tb_ext_handover *x = u->host->get_extension(u->ctx, TB_EXT_HANDOVER);
+    int fd = x && saved->type == TB_OBJECT ? x->take_fd(u->ctx, tb_config_u64(saved, "fd", 0)) : -1;
+    if (fd < 0) return TB_OK; /* connect opens a socket of its own */
+    u->fd = fd;
+    u->family = u->addr.ss.ss_family;
+    u->next_id = tb_config_u64(saved, "next_id", 0);
+    if (tbp_udp_watch(u) != TB_OK) {
+        close_socket(u);
+        return TB_OK;
+    }
+    tb_log(u->host, u->ctx, TB_LOG_INFO, "udp %s: took over the socket", u->url);
+    return TB_OK;
+}
+
 static void TB_CALL destroy(void *instance) {
     udp_inst *u = instance;
     stop(u);
@@ -223,6 +259,8 @@ static const tb_connector_vtable server_vtable = {
     .stop = stop,
     .pull = tbp_udp_pull,
     .push = tbp_udp_push,
+    .save = save,
+    .restore = restore,
 };
 
 static const tb_connector_vtable client_vtable = {
@@ -235,6 +273,8 @@ static const tb_connector_vtable client_vtable = {
     .stop = stop,
     .pull = tbp_udp_pull,
     .push = tbp_udp_push,
+    .save = save,
+    .restore = restore,
 };
 
 static const tb_component server = {
