@@ -910,6 +910,19 @@ static inline int TB_CALL tb_stateless_create(const tb_create_args *args, void *
     return TB_OK;
 }
 static inline void TB_CALL tb_stateless_destroy(void *instance) { (void)instance; }
+/* save and restore (ABI 1.2) for an operator or connector that has nothing to hand over to
+ * a new build: its state is null, and restore takes nothing from what it is given. */
+static inline int TB_CALL tb_stateless_save(void *instance, tb_arena *arena, tb_value *out) {
+    (void)instance;
+    (void)arena;
+    *out = tb_null();
+    return TB_OK;
+}
+static inline int TB_CALL tb_stateless_restore(void *instance, const tb_value *saved) {
+    (void)instance;
+    (void)saved;
+    return TB_OK;
+}
 
 /* About how many bytes of raw input a source puts in one batch (see pull). */
 #define TB_BATCH_BYTES (256u * 1024u)
@@ -1088,7 +1101,7 @@ typedef struct tb_operator_vtable {
      * create, with that value. The new instance is created and restored before the old one
      * is destroyed: if restore fails, the old one runs on. An operator without both cannot
      * be reloaded while a pipeline runs it (the reload is refused): a stateless operator
-     * implements save as `*out = tb_null(); return TB_OK;`. Values in out must be copies in
+     * plugs in tb_stateless_save and tb_stateless_restore. Values in out must be copies in
      * arena, not pointers into the instance. The instance's thread. */
     int(TB_CALL *save)(void *instance, tb_arena *arena, tb_value *out);
     int(TB_CALL *restore)(void *instance, const tb_value *saved);

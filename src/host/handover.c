@@ -11,7 +11,7 @@ static _Thread_local tbr_handover *open_box;
 static _Atomic uint64_t next_handle = 1;
 
 void tbr_handover_open(tbr_handover *box) {
-    *box = (tbr_handover){.first = 0};
+    *box = (tbr_handover){0};
     open_box = box;
 }
 

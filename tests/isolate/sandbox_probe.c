@@ -254,26 +254,13 @@ static int TB_CALL process(void *instance, uint32_t in_port, tb_batch *in, tb_ba
     return TB_OK;
 }
 
-static int TB_CALL save(void *instance, tb_arena *arena, tb_value *out) {
-    (void)instance;
-    (void)arena;
-    *out = tb_null();
-    return TB_OK;
-}
-
-static int TB_CALL restore(void *instance, const tb_value *saved) {
-    (void)instance;
-    (void)saved;
-    return TB_OK;
-}
-
 static const tb_operator_vtable vtable = {
     .struct_size = sizeof(tb_operator_vtable),
     .create = tb_stateless_create,
     .destroy = tb_stateless_destroy,
     .process = process,
-    .save = save,
-    .restore = restore,
+    .save = tb_stateless_save,
+    .restore = tb_stateless_restore,
 };
 
 static const tb_component op = {

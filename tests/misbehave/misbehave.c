@@ -114,26 +114,13 @@ static int TB_CALL process(void *instance, uint32_t in_port, tb_batch *in, tb_ba
 #endif
 }
 
-static int TB_CALL save(void *instance, tb_arena *arena, tb_value *out) {
-    (void)instance;
-    (void)arena;
-    *out = tb_null();
-    return TB_OK;
-}
-
-static int TB_CALL restore(void *instance, const tb_value *saved) {
-    (void)instance;
-    (void)saved;
-    return TB_OK;
-}
-
 static const tb_operator_vtable vtable = {
     .struct_size = sizeof(tb_operator_vtable),
     .create = create,
     .destroy = destroy,
     .process = process,
-    .save = save,
-    .restore = restore,
+    .save = tb_stateless_save,
+    .restore = tb_stateless_restore,
 };
 
 static const tb_component op = {

@@ -26,13 +26,6 @@ static int TB_CALL process(void *instance, uint32_t in_port, tb_batch *in, tb_ba
     return TB_OK;
 }
 
-static int TB_CALL save(void *instance, tb_arena *arena, tb_value *out) {
-    *out = tb_null();
-    return TB_OK;
-}
-
-static int TB_CALL restore(void *instance, const tb_value *saved) { return TB_OK; }
-
 static const char *const ports[] = {"out", "err", NULL};
 
 static const tb_operator_vtable vtable = {
@@ -41,8 +34,8 @@ static const tb_operator_vtable vtable = {
     .create = tb_stateless_create,
     .destroy = tb_stateless_destroy,
     .process = process,
-    .save = save,
-    .restore = restore,
+    .save = tb_stateless_save,
+    .restore = tb_stateless_restore,
 };
 
 static const tb_component component = {
